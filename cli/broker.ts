@@ -1,0 +1,112 @@
+/*
+ * The embedded broker of the local stack: Aedes, speaking MQTT on TCP and MQTT over WebSocket.
+ * It listens on 127.0.0.1 unless told otherwise. For anything beyond a lab, run Mosquitto.
+ */
+import { type Server as NetServer, createServer } from "node:net";
+import { type Server as HttpServer, createServer as createHttpServer } from "node:http";
+import { Aedes } from "aedes";
+import { WebSocketServer, createWebSocketStream } from "ws";
+import { messageOf } from "../src/errors.js";
+import type { Log } from "../src/ports.js";
+
+const TAG = "broker";
+
+export interface BrokerOptions {
+	host: string;
+	/** 0 picks a free port. */
+	mqttPort: number;
+	/** 0 picks a free port; undefined: no WebSocket listener. */
+	wsPort?: number | undefined;
+	log: Log;
+}
+
+export interface Broker {
+	mqttUrl: string;
+	wsUrl: string | undefined;
+	host: string;
+	mqttPort: number;
+	wsPort: number | undefined;
+	close(): Promise<void>;
+}
+
+export async function startBroker(options: BrokerOptions): Promise<Broker> {
+	const { host, log } = options;
+	const aedes = await Aedes.createBroker();
+	aedes.on("clientError", (client, error) => log("debug", TAG, `client ${client?.id ?? "?"}: ${error.message}`));
+	aedes.on("connectionError", (client, error) => log("debug", TAG, `connection ${client?.id ?? "?"}: ${error.message}`));
+	aedes.on("client", (client) => log("debug", TAG, `client ${client.id} connected`));
+	aedes.on("clientDisconnect", (client) => log("debug", TAG, `client ${client.id} disconnected`));
+
+	const tcp = createServer(aedes.handle);
+	let http: HttpServer | undefined;
+	let wss: WebSocketServer | undefined;
+	try {
+		const mqttPort = await listen(tcp, host, options.mqttPort, "MQTT", "--mqtt-port (NIGHTLIGHT_MQTT_PORT)");
+		let wsPort: number | undefined;
+		if (options.wsPort !== undefined) {
+			http = createHttpServer((_request, response) => {
+				response.writeHead(426, { "content-type": "text/plain" });
+				response.end("This port speaks MQTT over WebSocket.\n");
+			});
+			wss = new WebSocketServer({ server: http });
+			wss.on("connection", (socket, request) => {
+				const stream = createWebSocketStream(socket);
+				stream.on("error", (error) => log("debug", TAG, `websocket: ${error.message}`));
+				aedes.handle(stream, request);
+			});
+			wsPort = await listen(http, host, options.wsPort, "MQTT over WebSocket", "--ws-port (NIGHTLIGHT_WS_PORT)");
+		}
+		const shownHost = host.includes(":") ? `[${host}]` : host;
+		return {
+			host,
+			mqttPort,
+			wsPort,
+			mqttUrl: `mqtt://${shownHost}:${mqttPort}`,
+			wsUrl: wsPort === undefined ? undefined : `ws://${shownHost}:${wsPort}`,
+			close: () => closeAll(aedes, tcp, http, wss),
+		};
+	}
+	catch (error) {
+		await closeAll(aedes, tcp, http, wss);
+		throw error;
+	}
+}
+
+function listen(server: NetServer | HttpServer, host: string, port: number, what: string, option: string): Promise<number> {
+	return new Promise((resolve, reject) => {
+		const onError = (error: NodeJS.ErrnoException) => {
+			if (error.code === "EADDRINUSE")
+				reject(new BrokerError(`port ${port} on ${host} is already in use, so the ${what} listener cannot start: stop the other broker (is Mosquitto running?) or choose another port with ${option}`));
+			else if (error.code === "EADDRNOTAVAIL")
+				reject(new BrokerError(`${host} is not an address of this machine: choose another with --host (NIGHTLIGHT_BROKER_HOST)`));
+			else if (error.code === "EACCES")
+				reject(new BrokerError(`not allowed to listen on port ${port}: choose a port above 1023 with ${option}`));
+			else
+				reject(new BrokerError(`the ${what} listener cannot start on ${host}:${port}: ${messageOf(error)}`));
+		};
+		server.once("error", onError);
+		server.listen(port, host, () => {
+			server.off("error", onError);
+			const address = server.address();
+			resolve(typeof address === "object" && address ? address.port : port);
+		});
+	});
+}
+
+async function closeAll(aedes: Aedes, tcp: NetServer, http: HttpServer | undefined, wss: WebSocketServer | undefined): Promise<void> {
+	for (const client of wss?.clients ?? [])
+		client.terminate();
+	await new Promise<void>((resolve) => (wss ? wss.close(() => resolve()) : resolve()));
+	await new Promise<void>((resolve) => aedes.close(() => resolve()));
+	await Promise.all([tcp, http].map((server) => new Promise<void>((resolve) => {
+		if (!server?.listening)
+			return resolve();
+		server.close(() => resolve());
+		// Connections still open after the broker closed them must not keep the process alive.
+		(server as NetServer & { closeAllConnections?: () => void }).closeAllConnections?.();
+	})));
+}
+
+export class BrokerError extends Error {
+	override name = "BrokerError";
+}

@@ -1,0 +1,336 @@
+/*
+ * The `nightlight` command: `up` (broker, server and one simulated device in one process: what
+ * `npm start` runs), `device`, `server` and `broker`. Bad configuration prints what is wrong and
+ * exits with code 2; faults at run time are logged and retried, never a stack trace.
+ */
+import { createInterface } from "node:readline";
+import { isDeviceId } from "../src/contract.js";
+import { DEFAULT_REPORT, DEFAULT_SAMPLE_PERIOD_MS } from "../src/device.js";
+import { messageOf } from "../src/errors.js";
+import type { ReportOptions } from "../src/filters.js";
+import type { Log, LogLevel } from "../src/ports.js";
+import { DEFAULT_RULE, checkRule } from "../src/rule.js";
+import { nodeClock } from "../hosts/node/clock.js";
+import { type NodeDevice, startNodeDevice } from "../hosts/node/device.js";
+import { defaultDeviceId } from "../hosts/node/identity.js";
+import { LOG_LEVELS, consoleLog } from "../hosts/node/log.js";
+import { checkBrokerUrl, connectMqtt, redactUrl, watchConnection } from "../hosts/node/mqtt.js";
+import { parseLevel } from "../hosts/node/sensor.js";
+import { Server } from "../server/server.js";
+import { BrokerError, startBroker } from "./broker.js";
+import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
+
+const LOG_OPTION: OptionSpec = { name: "log-level", kind: "string", choices: LOG_LEVELS, default: "info", help: "how much to log" };
+
+const CONNECTION_OPTIONS: OptionSpec[] = [
+	{ name: "broker", kind: "string", value: "URL", default: "mqtt://127.0.0.1:1883", help: "broker URL: mqtt://, mqtts://, ws:// or wss://", show: redactUrl },
+	{ name: "username", kind: "string", value: "NAME", help: "broker user name" },
+	{ name: "password", kind: "string", value: "SECRET", help: "broker password (never logged)", secret: true },
+	{ name: "ca", kind: "string", value: "FILE", help: "PEM file of the CA that signed the broker's certificate (mqtts://, wss://)" },
+];
+
+const DEVICE_OPTIONS: OptionSpec[] = [
+	{ name: "id", kind: "string", value: "ID", help: "device id, one topic level (default: from this machine's MAC address)" },
+	{ name: "light", kind: "number", min: 0, max: 1023, default: 500, help: "initial light level of the simulated sensor, 0..1023" },
+	{ name: "sample-ms", kind: "integer", min: 10, default: DEFAULT_SAMPLE_PERIOD_MS, help: "sensor sampling period" },
+	{ name: "report", kind: "string", choices: ["change", "period"], default: DEFAULT_REPORT.mode, help: "report on change (deadband + heartbeat) or every --period-ms like the lesson" },
+	{ name: "period-ms", kind: "integer", min: 100, default: DEFAULT_REPORT.periodMs, help: "telemetry period in --report period" },
+	{ name: "deadband", kind: "integer", min: 0, max: 1023, default: DEFAULT_REPORT.deadband, help: "change in light that is worth a message" },
+	{ name: "heartbeat-ms", kind: "integer", min: 1000, default: DEFAULT_REPORT.heartbeatMs, help: "longest time without telemetry" },
+	{ name: "min-gap-ms", kind: "integer", min: 0, default: DEFAULT_REPORT.minGapMs, help: "shortest time between two telemetry messages" },
+	{ name: "smoothing", kind: "number", min: 0.01, max: 1, default: DEFAULT_REPORT.smoothing, help: "smoothing factor per sample, 1 for none" },
+];
+
+const RULE_OPTIONS: OptionSpec[] = [
+	{ name: "threshold", kind: "integer", min: 0, max: 1024, default: DEFAULT_RULE.threshold, help: "the LED goes on below this light level" },
+	{ name: "hysteresis", kind: "integer", min: 0, max: 1023, default: DEFAULT_RULE.hysteresis, help: "the LED goes off again at threshold + hysteresis" },
+];
+
+const LISTEN_OPTIONS: OptionSpec[] = [
+	{ name: "listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the broker listens on; 0.0.0.0 opens it to your network" },
+	{ name: "mqtt-port", kind: "integer", min: 0, max: 65535, default: 1883, help: "MQTT port (0: any free port)" },
+	{ name: "ws-port", kind: "integer", min: 0, max: 65535, default: 9001, help: "MQTT over WebSocket port (0: any free port)" },
+];
+
+interface Running {
+	stop(): Promise<void>;
+}
+
+interface Command {
+	usage: string;
+	summary: string;
+	options: OptionSpec[];
+	run(values: Values, log: Log): Promise<Running>;
+}
+
+const COMMANDS: Record<string, Command> = {
+	up: {
+		usage: "nightlight up [options]",
+		summary: "Runs the whole nightlight on this machine: an MQTT broker, the server and one simulated device.\nType a light level 0..1023 and Enter to change the simulated light.",
+		options: [...LISTEN_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, LOG_OPTION],
+		run: runUp,
+	},
+	device: {
+		usage: "nightlight device [options]",
+		summary: "Runs one simulated nightlight device against a broker.\nType a light level 0..1023 and Enter to change the simulated light.",
+		options: [...CONNECTION_OPTIONS, ...DEVICE_OPTIONS, LOG_OPTION],
+		run: runDevice,
+	},
+	server: {
+		usage: "nightlight server [options]",
+		summary: "Runs the nightlight server: reads every device's telemetry and commands its LED.",
+		options: [...CONNECTION_OPTIONS, ...RULE_OPTIONS, LOG_OPTION],
+		run: runServer,
+	},
+	broker: {
+		usage: "nightlight broker [options]",
+		summary: "Runs a small MQTT broker (MQTT and MQTT over WebSocket) for a lab.",
+		options: [...LISTEN_OPTIONS, LOG_OPTION],
+		run: runBroker,
+	},
+};
+
+const GENERAL_HELP = `usage: nightlight <command> [options]
+
+commands:
+  up       broker, server and one simulated device in one process (what npm start runs)
+  device   one simulated device against a broker
+  server   the server that commands every device
+  broker   a small MQTT broker for a lab
+
+Run nightlight <command> --help for its options.
+`;
+
+async function main(argv: string[]): Promise<number> {
+	const [name, ...rest] = argv;
+	if (name === undefined || name === "--help" || name === "-h" || name === "help") {
+		process.stdout.write(GENERAL_HELP);
+		return name === undefined ? 2 : 0;
+	}
+	const command = COMMANDS[name];
+	if (!command) {
+		process.stderr.write(`nightlight: unknown command ${JSON.stringify(name)}; expected up, device, server or broker\n`);
+		return 2;
+	}
+	let values: Values & { help?: boolean };
+	try {
+		values = parseOptions(command.options, rest, process.env);
+		if (values.help) {
+			process.stdout.write(helpText(command.usage, command.summary, command.options));
+			return 0;
+		}
+		checkValues(values);
+	}
+	catch (error) {
+		return configFailure(name, error);
+	}
+	const log = consoleLog(values["log-level"] as LogLevel);
+	log("info", "config", `${name} ${describeConfig(command.options, values)}`);
+	let running: Running;
+	try {
+		running = await command.run(values, log);
+	}
+	catch (error) {
+		if (error instanceof RangeError || error instanceof ConfigError)
+			return configFailure(name, error);
+		if (error instanceof BrokerError) {
+			process.stderr.write(`nightlight ${name}: ${error.message}\n`);
+			return 1;
+		}
+		throw error;
+	}
+	return new Promise<number>((resolve) => {
+		let stopping = false;
+		const stop = (signal: string) => {
+			if (stopping) {
+				process.stderr.write(`nightlight: ${signal} again; exiting now\n`);
+				process.exit(130);
+			}
+			stopping = true;
+			log("info", name, `${signal}: stopping`);
+			const force = setTimeout(() => resolve(1), 5_000);
+			force.unref();
+			running.stop().then(() => resolve(0), (error) => {
+				log("error", name, `stopping failed: ${messageOf(error)}`);
+				resolve(1);
+			});
+		};
+		process.once("SIGINT", () => stop("SIGINT"));
+		process.once("SIGTERM", () => stop("SIGTERM"));
+	});
+}
+
+function configFailure(name: string, error: unknown): number {
+	if (!(error instanceof ConfigError) && !(error instanceof RangeError))
+		throw error;
+	process.stderr.write(`nightlight ${name}: ${error.message}\nRun nightlight ${name} --help for the options.\n`);
+	return 2;
+}
+
+/** Checks that need more than one option or more than a type. */
+function checkValues(values: Values): void {
+	if (typeof values.id === "string" && !isDeviceId(values.id))
+		throw new ConfigError(`--id must be 1..64 letters, digits, "_", "." or "-" (one MQTT topic level), got ${JSON.stringify(values.id)}`);
+	if (typeof values.broker === "string") {
+		try {
+			checkBrokerUrl(values.broker);
+		}
+		catch (error) {
+			throw new ConfigError(`--broker: ${messageOf(error)}`);
+		}
+	}
+	if (values.password !== undefined && values.username === undefined)
+		throw new ConfigError("--password needs --username: MQTT sends no password without a user name");
+	if (values.threshold !== undefined)
+		checkRule({ threshold: values.threshold as number, hysteresis: values.hysteresis as number });
+}
+
+function reportOf(values: Values): Partial<ReportOptions> {
+	return {
+		mode: values.report as ReportOptions["mode"],
+		periodMs: values["period-ms"] as number,
+		deadband: values.deadband as number,
+		heartbeatMs: values["heartbeat-ms"] as number,
+		minGapMs: values["min-gap-ms"] as number,
+		smoothing: values.smoothing as number,
+	};
+}
+
+function startDevice(values: Values, log: Log, url: string): NodeDevice {
+	const id = (values.id as string | undefined) ?? defaultDeviceId();
+	const node = startNodeDevice({
+		id,
+		url,
+		username: values.username as string | undefined,
+		password: values.password as string | undefined,
+		caFile: values.ca as string | undefined,
+		light: values.light as number,
+		samplePeriodMs: values["sample-ms"] as number,
+		report: reportOf(values),
+		log,
+		onEvent: (event) => {
+			if (event.type === "telemetry")
+				log("info", "device", `sent ${JSON.stringify({ light: event.light })} to ${id}/telemetry`);
+		},
+	});
+	readLightFromStdin(node, log);
+	return node;
+}
+
+function readLightFromStdin(node: NodeDevice, log: Log): void {
+	if (process.stdin.destroyed)
+		return;
+	const lines = createInterface({ input: process.stdin, terminal: false });
+	lines.on("line", (line) => {
+		try {
+			const level = parseLevel(line);
+			if (level === undefined)
+				return;
+			node.sensor.set(level);
+			log("info", "device", `light set to ${level}`);
+		}
+		catch (error) {
+			log("warn", "device", messageOf(error));
+		}
+	});
+	lines.on("error", () => undefined);
+}
+
+function startServer(values: Values, log: Log, url: string): Running {
+	const client = connectMqtt({
+		url,
+		clientId: `nightlight-server-${process.pid}-${Math.floor(Math.random() * 0x10000).toString(16)}`,
+		username: values.username as string | undefined,
+		password: values.password as string | undefined,
+		caFile: values.ca as string | undefined,
+	});
+	watchConnection(client, url, log, "server");
+	const server = new Server({
+		mqtt: client,
+		clock: nodeClock,
+		log,
+		rule: { threshold: values.threshold as number, hysteresis: values.hysteresis as number },
+	});
+	server.start();
+	return {
+		stop: () => new Promise<void>((resolve) => {
+			server.stop();
+			client.end(false, {}, () => resolve());
+		}),
+	};
+}
+
+async function runDevice(values: Values, log: Log): Promise<Running> {
+	const node = startDevice(values, log, values.broker as string);
+	process.stdout.write(`device ${node.device.id} → ${redactUrl(values.broker as string)}; type a light level 0..1023 and Enter to change it\n`);
+	return node;
+}
+
+async function runServer(values: Values, log: Log): Promise<Running> {
+	return startServer(values, log, values.broker as string);
+}
+
+async function runBroker(values: Values, log: Log): Promise<Running> {
+	const broker = await startBroker({
+		host: values.listen as string,
+		mqttPort: values["mqtt-port"] as number,
+		wsPort: values["ws-port"] as number,
+		log,
+	});
+	process.stdout.write(brokerLines(broker).join("\n") + "\n");
+	return { stop: () => broker.close() };
+}
+
+async function runUp(values: Values, log: Log): Promise<Running> {
+	const broker = await startBroker({
+		host: values.listen as string,
+		mqttPort: values["mqtt-port"] as number,
+		wsPort: values["ws-port"] as number,
+		log,
+	});
+	// The server and the device reach the broker over loopback when it listens on every address.
+	const local = broker.host === "0.0.0.0" || broker.host === "::" ? `mqtt://127.0.0.1:${broker.mqttPort}` : broker.mqttUrl;
+	let server: Running | undefined;
+	let device: NodeDevice | undefined;
+	try {
+		server = startServer(values, log, local);
+		device = startDevice(values, log, local);
+	}
+	catch (error) {
+		await server?.stop();
+		await broker.close();
+		throw error;
+	}
+	const { threshold, hysteresis } = values;
+	process.stdout.write([
+		"nightlight is up:",
+		...brokerLines(broker),
+		`  server           threshold ${threshold}, hysteresis ${hysteresis}: the LED goes on below ${threshold} and off at ${Number(threshold) + Number(hysteresis)} or above`,
+		`  device           ${device.device.id}, light ${values.light}: topics ${device.device.id}/telemetry, /commands, /state, /status`,
+		"Type a light level 0..1023 and Enter to change the simulated light (dark is low). Ctrl-C stops.",
+		"",
+	].join("\n"));
+	const running = device;
+	return {
+		stop: async () => {
+			await running.stop();
+			await server?.stop();
+			await broker.close();
+		},
+	};
+}
+
+function brokerLines(broker: { mqttUrl: string; wsUrl: string | undefined; host: string }): string[] {
+	const scope = broker.host === "127.0.0.1" || broker.host === "::1" || broker.host === "localhost"
+		? "this machine only; --listen 0.0.0.0 opens it to your network"
+		: `on ${broker.host}: reachable from other machines, with no password`;
+	const lines = [`  MQTT broker      ${broker.mqttUrl}  (${scope})`];
+	if (broker.wsUrl)
+		lines.push(`  MQTT WebSocket   ${broker.wsUrl}`);
+	return lines;
+}
+
+main(process.argv.slice(2)).then((code) => process.exit(code), (error) => {
+	process.stderr.write(`nightlight: unexpected failure: ${error instanceof Error ? error.stack : String(error)}\n`);
+	process.exit(1);
+});

@@ -1,0 +1,79 @@
+/*
+ * The firmware on Node: the portable core with a simulated light sensor, an LED that prints,
+ * the Node clock and npm `mqtt`. This is the device that `nightlight device` and `nightlight up` run.
+ */
+import { Device, type DeviceEvent, deviceWill } from "../../src/device.js";
+import type { ReportOptions } from "../../src/filters.js";
+import type { Led, Log } from "../../src/ports.js";
+import { nodeClock } from "./clock.js";
+import { ConsoleLed } from "./led.js";
+import { type NodeMqttClient, connectMqtt, watchConnection } from "./mqtt.js";
+import { SimulatedLightSensor } from "./sensor.js";
+
+export interface NodeDeviceOptions {
+	id: string;
+	url: string;
+	username?: string | undefined;
+	password?: string | undefined;
+	caFile?: string | undefined;
+	light?: number;
+	samplePeriodMs?: number;
+	report?: Partial<ReportOptions>;
+	log: Log;
+	led?: Led;
+	onEvent?: (event: DeviceEvent) => void;
+}
+
+export interface NodeDevice {
+	device: Device;
+	sensor: SimulatedLightSensor;
+	client: NodeMqttClient;
+	/** Says offline, stops the core and closes the connection. */
+	stop(): Promise<void>;
+}
+
+export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
+	const sensor = new SimulatedLightSensor({ level: options.light ?? 500 });
+	const client = connectMqtt({
+		url: options.url,
+		clientId: `nightlight-${options.id}`,
+		username: options.username,
+		password: options.password,
+		caFile: options.caFile,
+		will: deviceWill(options.id),
+	});
+	watchConnection(client, options.url, options.log, "device");
+	const deviceOptions: ConstructorParameters<typeof Device>[0] = {
+		id: options.id,
+		sensor,
+		led: options.led ?? new ConsoleLed(),
+		clock: nodeClock,
+		mqtt: client,
+		log: options.log,
+	};
+	if (options.samplePeriodMs !== undefined)
+		deviceOptions.samplePeriodMs = options.samplePeriodMs;
+	if (options.report)
+		deviceOptions.report = options.report;
+	if (options.onEvent)
+		deviceOptions.onEvent = options.onEvent;
+	let device: Device;
+	try {
+		device = new Device(deviceOptions);
+	}
+	catch (error) {
+		client.end(true);
+		throw error;
+	}
+	device.start();
+	return {
+		device,
+		sensor,
+		client,
+		stop: () => new Promise<void>((resolve) => {
+			device.stop();
+			sensor.close();
+			client.end(false, {}, () => resolve());
+		}),
+	};
+}

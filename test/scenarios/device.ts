@@ -1,0 +1,307 @@
+/*
+ * Scenarios for the device core on a fake clock and a fake MQTT client. Portable: jest runs them
+ * on Node, and the same bundle runs on the XS engine, so both must agree.
+ */
+import { Device, type DeviceOptions } from "../../src/device.js";
+import type { Led, LightSensor, Log } from "../../src/ports.js";
+import { deepEqual, equal, ok, throws } from "../support/assert.js";
+import { FakeClock } from "../support/fake-clock.js";
+import { FakeMqtt } from "../support/fake-mqtt.js";
+
+export interface Scenario {
+	name: string;
+	run(): void;
+}
+
+class Sensor implements LightSensor {
+	level = 500;
+	onReadable: (() => void) | undefined;
+	set(level: number): void {
+		this.level = level;
+		this.onReadable?.();
+	}
+	read(): number {
+		return this.level / 1023;
+	}
+}
+
+class RecordingLed implements Led {
+	writes: boolean[] = [];
+	get on(): boolean {
+		return this.writes[this.writes.length - 1] === true;
+	}
+	write(on: boolean): void {
+		this.writes.push(on);
+	}
+}
+
+export interface Rig {
+	clock: FakeClock;
+	mqtt: FakeMqtt;
+	sensor: Sensor;
+	led: RecordingLed;
+	lines: string[];
+	device: Device;
+	telemetry(): number[];
+}
+
+export function rig(options: Partial<DeviceOptions> = {}): Rig {
+	const clock = new FakeClock();
+	const mqtt = new FakeMqtt();
+	const sensor = new Sensor();
+	const led = new RecordingLed();
+	const lines: string[] = [];
+	const log: Log = (level, tag, message) => {
+		lines.push(`${level} ${tag}: ${message}`);
+	};
+	const device = new Device({ id: "room1", sensor, led, clock, mqtt, log, ...options });
+	return {
+		clock, mqtt, sensor, led, lines, device,
+		telemetry: () => mqtt.sent("room1/telemetry").map((item) => JSON.parse(item.message).light as number),
+	};
+}
+
+function started(options: Partial<DeviceOptions> = {}): Rig {
+	const r = rig(options);
+	r.device.start();
+	r.mqtt.connect();
+	return r;
+}
+
+const encoder = new TextEncoder();
+
+export const scenarios: Scenario[] = [
+	{
+		name: "on connect: subscribes to its commands at QoS 1, says online (retained) and sends a reading",
+		run() {
+			const r = started();
+			deepEqual(r.mqtt.subscriptions, [{ topic: "room1/commands", qos: 1 }], "subscriptions");
+			const status = r.mqtt.last("room1/status");
+			deepEqual(status, { topic: "room1/status", message: "online", qos: 1, retain: true }, "status");
+			const state = r.mqtt.last("room1/state");
+			ok(state && state.retain, "state is retained");
+			deepEqual(JSON.parse(state!.message), { led_on: false, mode: "remote", rejected: 0 }, "state");
+			deepEqual(r.telemetry(), [500], "first telemetry");
+			equal(r.mqtt.last("room1/telemetry")!.message, `{"light":500}`, "lesson payload");
+		},
+	},
+	{
+		name: "a reconnect renews the subscription and availability and sends a fresh reading",
+		run() {
+			const r = started();
+			r.mqtt.drop();
+			r.clock.advance(5_000);
+			r.mqtt.connect();
+			equal(r.mqtt.subscriptions.length, 2, "subscribed again");
+			equal(r.mqtt.sent("room1/status").length, 2, "online again");
+			deepEqual(r.telemetry(), [500, 500], "a reading after the reconnect");
+		},
+	},
+	{
+		name: "a steady room sends one heartbeat a minute and nothing else",
+		run() {
+			const r = started();
+			r.clock.advance(60 * 60_000);
+			equal(r.telemetry().length, 61, "messages in an hour (one at connect, then one a minute)");
+		},
+	},
+	{
+		name: "noise inside the deadband is not reported",
+		run() {
+			const r = started();
+			for (let i = 0; i < 600; i++) {
+				r.sensor.level = 500 + ((i * 7) % 21) - 10;
+				r.clock.advance(100);
+			}
+			equal(r.telemetry().length, 2, "one at connect, one heartbeat");
+		},
+	},
+	{
+		name: "a light step is reported at once, not at the next sample",
+		run() {
+			const r = started();
+			r.clock.advance(10_000);
+			r.sensor.set(100);
+			deepEqual(r.telemetry(), [500, 100], "the step");
+		},
+	},
+	{
+		name: "changes closer than the minimum gap are held, then the latest is sent",
+		run() {
+			const r = started({ report: { minGapMs: 1_000 } });
+			r.sensor.set(100);
+			r.sensor.set(800);
+			deepEqual(r.telemetry(), [500], "held inside the gap");
+			r.clock.advance(1_000);
+			deepEqual(r.telemetry(), [500, 800], "latest after the gap");
+		},
+	},
+	{
+		name: "period mode sends every period like the lesson, whatever the light does",
+		run() {
+			const r = started({ report: { mode: "period", periodMs: 2_000 } });
+			r.clock.advance(60_000);
+			equal(r.telemetry().length, 31, "one at connect and one every 2 s");
+		},
+	},
+	{
+		name: "smoothing damps small wobbles but follows a real step at once",
+		run() {
+			const r = started({ report: { deadband: 5 } });
+			r.sensor.level = 515;
+			r.clock.advance(100);
+			equal(r.device.light, 505, "smoothed toward 515");
+			r.sensor.set(50);
+			equal(r.device.light, 50, "a step is not smoothed");
+		},
+	},
+	{
+		name: "no telemetry is published while offline; a reading goes out on reconnect",
+		run() {
+			const r = started();
+			r.mqtt.drop();
+			r.sensor.set(100);
+			r.clock.advance(3_000);
+			deepEqual(r.telemetry(), [500], "nothing while offline");
+			r.mqtt.connect();
+			deepEqual(r.telemetry(), [500, 100], "the current reading on reconnect");
+		},
+	},
+	{
+		name: "a command drives the LED and is reported, retained, on the state topic",
+		run() {
+			const r = started();
+			r.mqtt.deliver("room1/commands", encoder.encode(`{"led_on":true}`));
+			equal(r.led.on, true, "LED on");
+			equal(r.device.ledOn, true, "device knows");
+			const state = r.mqtt.last("room1/state")!;
+			deepEqual(JSON.parse(state.message), { led_on: true, mode: "remote", rejected: 0 }, "state");
+			equal(state.retain, true, "retained");
+			r.mqtt.deliver("room1/commands", `{"led_on":false}`);
+			equal(r.led.on, false, "LED off");
+		},
+	},
+	{
+		name: "a command per telemetry message (lesson server) changes nothing when it repeats",
+		run() {
+			const r = started();
+			for (let i = 0; i < 20; i++)
+				r.mqtt.deliver("room1/commands", `{"led_on":true}`);
+			deepEqual(r.led.writes, [false, true], "LED written once at boot and once on");
+			equal(r.mqtt.sent("room1/state").length, 2, "state published at connect and on the change");
+			equal(r.device.stats.commandsApplied, 20, "all applied");
+		},
+	},
+	{
+		name: "an ArrayBuffer payload (Moddable's mqtt/js) is understood",
+		run() {
+			const r = started();
+			const bytes = encoder.encode(`{"led_on":true}`);
+			r.mqtt.deliver("room1/commands", bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) as ArrayBuffer);
+			equal(r.led.on, true, "LED on");
+		},
+	},
+	{
+		name: "malformed, mistyped and oversized commands are counted, logged and ignored",
+		run() {
+			const r = started();
+			const bad = [
+				"not json",
+				"",
+				"null",
+				"[true]",
+				`{"led_on":"true"}`,
+				`{"led_on":1}`,
+				`{"led":true}`,
+				`{"led_on":true,"seq":-1}`,
+				`{"led_on":true,"pad":"${"x".repeat(300)}"}`,
+				new Uint8Array([0xff, 0xfe, 0x7b]),
+			];
+			for (const payload of bad)
+				r.mqtt.deliver("room1/commands", payload);
+			equal(r.device.stats.rejected, bad.length, "rejected");
+			equal(r.device.ledOn, false, "LED untouched");
+			ok(r.lines.some((line) => line.includes("command rejected: not JSON")), "logged why");
+			r.clock.advance(5_000);
+			deepEqual(JSON.parse(r.mqtt.last("room1/state")!.message).rejected, bad.length, "rejections visible in state");
+		},
+	},
+	{
+		name: "unknown fields are ignored: the command still applies and the field is noted once",
+		run() {
+			const r = started();
+			r.mqtt.deliver("room1/commands", `{"led_on":true,"colour":"red"}`);
+			r.mqtt.deliver("room1/commands", `{"led_on":true,"colour":"blue"}`);
+			equal(r.led.on, true, "applied");
+			equal(r.device.stats.unknownFields, 2, "counted");
+			equal(r.lines.filter((line) => line.includes(`"colour"`)).length, 1, "logged once");
+		},
+	},
+	{
+		name: "a burst of 10,000 malformed commands is survived with a bounded log",
+		run() {
+			const r = started();
+			for (let i = 0; i < 10_000; i++)
+				r.mqtt.deliver("room1/commands", `{"led_on":${i}}`);
+			equal(r.device.stats.rejected, 10_000, "all rejected");
+			ok(r.lines.length < 20, `log stays short (${r.lines.length} lines)`);
+			r.clock.advance(1_000);
+			r.sensor.set(100);
+			deepEqual(r.telemetry(), [500, 100], "still reporting");
+			r.mqtt.deliver("room1/commands", `{"led_on":true}`);
+			equal(r.led.on, true, "still obeying");
+		},
+	},
+	{
+		name: "messages on other topics are ignored",
+		run() {
+			const r = started();
+			r.mqtt.deliver("room2/commands", `{"led_on":true}`);
+			equal(r.led.on, false, "not ours");
+			equal(r.device.stats.rejected, 0, "not counted as rejected");
+		},
+	},
+	{
+		name: "a failing sensor, LED, publish or listener is logged, never thrown",
+		run() {
+			const r = rig({ onEvent: () => { throw new Error("display broke"); } });
+			r.sensor.read = () => { throw new Error("ADC busy"); };
+			r.device.start();
+			r.mqtt.connect();
+			r.clock.advance(1_000);
+			ok(r.lines.some((line) => line.includes("ADC busy")), "sensor fault logged");
+			ok(r.lines.some((line) => line.includes("display broke")), "listener fault logged");
+			r.led.write = () => { throw new Error("pin fault"); };
+			r.mqtt.deliver("room1/commands", `{"led_on":true}`);
+			ok(r.lines.some((line) => line.includes("pin fault")), "LED fault logged");
+			r.mqtt.failPublish = new Error("client closing");
+			r.sensor.read = () => 0.1;
+			r.clock.advance(1_000);
+			ok(r.lines.some((line) => line.includes("client closing")), "publish fault logged");
+		},
+	},
+	{
+		name: "stop says offline, cancels its timers and detaches from the client",
+		run() {
+			const r = started();
+			r.device.stop();
+			equal(r.mqtt.last("room1/status")!.message, "offline", "offline");
+			equal(r.clock.pending, 0, "no timers left");
+			equal(r.mqtt.listenerCount("message"), 0, "no listeners left");
+			const before = r.mqtt.published.length;
+			r.sensor.set(10);
+			r.clock.advance(120_000);
+			equal(r.mqtt.published.length, before, "silent after stop");
+		},
+	},
+	{
+		name: "bad options are refused at construction with a clear message",
+		run() {
+			throws(() => rig({ id: "a/b" }), /device id/, "id with a slash");
+			throws(() => rig({ id: "" }), /device id/, "empty id");
+			throws(() => rig({ samplePeriodMs: 0 }), /sample period/, "zero period");
+			throws(() => rig({ report: { heartbeatMs: -1 } }), /heartbeatMs/, "negative heartbeat");
+			throws(() => rig({ report: { smoothing: 0 } }), /smoothing/, "no smoothing factor");
+		},
+	},
+];

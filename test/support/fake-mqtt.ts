@@ -1,0 +1,92 @@
+/*
+ * A fake MQTT client with the port's shape: it records what the core publishes and subscribes,
+ * and lets a test connect, drop and deliver messages. No platform imports, so it runs on XS too.
+ */
+import type { MqttClient, Payload, PublishOptions, QoS } from "../../src/ports.js";
+
+export interface Published {
+	topic: string;
+	message: string;
+	qos: QoS;
+	retain: boolean;
+}
+
+type Listener = (...args: never[]) => void;
+
+export class FakeMqtt implements MqttClient {
+	connected = false;
+	published: Published[] = [];
+	subscriptions: Array<{ topic: string; qos: QoS }> = [];
+	/** When set, publish throws this, as a client that refuses a message would. */
+	failPublish: Error | undefined;
+	#listeners = new Map<string, Listener[]>();
+
+	publish(topic: string, message: string, options?: PublishOptions, callback?: (error?: Error) => void): this {
+		if (this.failPublish)
+			throw this.failPublish;
+		this.published.push({ topic, message, qos: options?.qos ?? 0, retain: options?.retain ?? false });
+		callback?.();
+		return this;
+	}
+
+	subscribe(topic: string, options: { qos: QoS }, callback?: (error: Error | null) => void): this {
+		this.subscriptions.push({ topic, qos: options.qos });
+		callback?.(null);
+		return this;
+	}
+
+	end(_force?: boolean, callback?: () => void): this {
+		this.connected = false;
+		callback?.();
+		return this;
+	}
+
+	on(event: string, listener: Listener): this {
+		const list = this.#listeners.get(event) ?? [];
+		list.push(listener);
+		this.#listeners.set(event, list);
+		return this;
+	}
+
+	off(event: string, listener: Listener): this {
+		const list = this.#listeners.get(event) ?? [];
+		this.#listeners.set(event, list.filter((item) => item !== listener));
+		return this;
+	}
+
+	listenerCount(event: string): number {
+		return this.#listeners.get(event)?.length ?? 0;
+	}
+
+	/** The broker accepted the connection. */
+	connect(): void {
+		this.connected = true;
+		this.#emit("connect");
+	}
+
+	/** The connection dropped. */
+	drop(): void {
+		this.connected = false;
+		this.#emit("offline");
+		this.#emit("close");
+	}
+
+	deliver(topic: string, payload: Payload): void {
+		this.#emit("message", topic, payload);
+	}
+
+	/** Messages published to `topic`, oldest first. */
+	sent(topic: string): Published[] {
+		return this.published.filter((item) => item.topic === topic);
+	}
+
+	last(topic: string): Published | undefined {
+		const list = this.sent(topic);
+		return list[list.length - 1];
+	}
+
+	#emit(event: string, ...args: unknown[]): void {
+		for (const listener of this.#listeners.get(event) ?? [])
+			(listener as (...args: unknown[]) => void)(...args);
+	}
+}
