@@ -10,13 +10,12 @@ import { messageOf } from "../src/errors.js";
 import type { ReportOptions } from "../src/filters.js";
 import type { Log, LogLevel } from "../src/ports.js";
 import { DEFAULT_RULE, checkRule } from "../src/rule.js";
-import { nodeClock } from "../hosts/node/clock.js";
 import { type NodeDevice, startNodeDevice } from "../hosts/node/device.js";
 import { defaultDeviceId } from "../hosts/node/identity.js";
-import { LOG_LEVELS, consoleLog } from "../hosts/node/log.js";
-import { checkBrokerUrl, connectMqtt, redactUrl, watchConnection } from "../hosts/node/mqtt.js";
+import { LOG_LEVELS, consoleLog } from "../runtime/node/log.js";
+import { checkBrokerUrl, redactUrl } from "../runtime/node/mqtt.js";
 import { parseLevel } from "../hosts/node/sensor.js";
-import { Server } from "../server/server.js";
+import { startNodeServer } from "../server/node.js";
 import { BrokerError, startBroker } from "./broker.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
 
@@ -237,27 +236,14 @@ function readLightFromStdin(node: NodeDevice, log: Log): void {
 }
 
 function startServer(values: Values, log: Log, url: string): Running {
-	const client = connectMqtt({
+	return startNodeServer({
 		url,
-		clientId: `nightlight-server-${process.pid}-${Math.floor(Math.random() * 0x10000).toString(16)}`,
 		username: values.username as string | undefined,
 		password: values.password as string | undefined,
 		caFile: values.ca as string | undefined,
-	});
-	watchConnection(client, url, log, "server");
-	const server = new Server({
-		mqtt: client,
-		clock: nodeClock,
-		log,
 		rule: { threshold: values.threshold as number, hysteresis: values.hysteresis as number },
+		log,
 	});
-	server.start();
-	return {
-		stop: () => new Promise<void>((resolve) => {
-			server.stop();
-			client.end(false, {}, () => resolve());
-		}),
-	};
 }
 
 async function runDevice(values: Values, log: Log): Promise<Running> {
@@ -290,26 +276,27 @@ async function runUp(values: Values, log: Log): Promise<Running> {
 	});
 	// The server and the device reach the broker over loopback when it listens on every address.
 	const local = broker.host === "0.0.0.0" || broker.host === "::" ? `mqtt://127.0.0.1:${broker.mqttPort}` : broker.mqttUrl;
+	const id = (values.id as string | undefined) ?? defaultDeviceId();
+	const { threshold, hysteresis } = values;
+	process.stdout.write([
+		"nightlight is up:",
+		...brokerLines(broker),
+		`  server           threshold ${threshold}, hysteresis ${hysteresis}: the LED goes on below ${threshold} and off at ${Number(threshold) + Number(hysteresis)} or above`,
+		`  device           ${id}, light ${values.light}: topics ${id}/telemetry, /commands, /state, /status`,
+		"Type a light level 0..1023 and Enter to change the simulated light (dark is low). Ctrl-C stops.",
+		"",
+	].join("\n"));
 	let server: Running | undefined;
 	let device: NodeDevice | undefined;
 	try {
 		server = startServer(values, log, local);
-		device = startDevice(values, log, local);
+		device = startDevice({ ...values, id }, log, local);
 	}
 	catch (error) {
 		await server?.stop();
 		await broker.close();
 		throw error;
 	}
-	const { threshold, hysteresis } = values;
-	process.stdout.write([
-		"nightlight is up:",
-		...brokerLines(broker),
-		`  server           threshold ${threshold}, hysteresis ${hysteresis}: the LED goes on below ${threshold} and off at ${Number(threshold) + Number(hysteresis)} or above`,
-		`  device           ${device.device.id}, light ${values.light}: topics ${device.device.id}/telemetry, /commands, /state, /status`,
-		"Type a light level 0..1023 and Enter to change the simulated light (dark is low). Ctrl-C stops.",
-		"",
-	].join("\n"));
 	const running = device;
 	return {
 		stop: async () => {
@@ -329,6 +316,10 @@ function brokerLines(broker: { mqttUrl: string; wsUrl: string | undefined; host:
 		lines.push(`  MQTT WebSocket   ${broker.wsUrl}`);
 	return lines;
 }
+
+// A reader that goes away (`nightlight up | head`) must not bring the nightlight down with it.
+process.stdout.on("error", () => undefined);
+process.stderr.on("error", () => undefined);
 
 main(process.argv.slice(2)).then((code) => process.exit(code), (error) => {
 	process.stderr.write(`nightlight: unexpected failure: ${error instanceof Error ? error.stack : String(error)}\n`);

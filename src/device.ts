@@ -1,7 +1,8 @@
 /*
  * The nightlight device: the portable firmware core. It samples the light sensor, reports
- * readings worth sending on `<id>/telemetry`, obeys `<id>/commands`, and keeps `<id>/state`
- * (retained) and `<id>/status` (retained, with an `offline` will) up to date.
+ * readings worth sending on `<id>/telemetry` (retained: the last known value), obeys
+ * `<id>/commands`, and keeps `<id>/state` (retained) and `<id>/status` (retained, with an
+ * `offline` will) up to date.
  *
  * Error policy: bad options throw at construction. Everything at run time (a malformed or
  * oversized command, a publish that fails, a throwing listener) is logged, counted and survived;
@@ -235,7 +236,8 @@ export class Device {
 		this.#light = light;
 		if (!this.#mqtt.connected || this.#gate.next(light) === undefined)
 			return;
-		if (this.#publish(this.#topics.telemetry, encodeTelemetry({ light }), false)) {
+		// Retained: a subscriber that arrives later (a dashboard, a restarted server) gets the last reading at once.
+		if (this.#publish(this.#topics.telemetry, encodeTelemetry({ light }), true)) {
 			this.#gate.accept(light);
 			this.#stats.telemetrySent++;
 			this.#emit({ type: "telemetry", light });

@@ -5,9 +5,9 @@
 import { Device, type DeviceEvent, deviceWill } from "../../src/device.js";
 import type { ReportOptions } from "../../src/filters.js";
 import type { Led, Log } from "../../src/ports.js";
-import { nodeClock } from "./clock.js";
+import { nodeClock } from "../../runtime/node/clock.js";
 import { ConsoleLed } from "./led.js";
-import { type NodeMqttClient, connectMqtt, watchConnection } from "./mqtt.js";
+import { type NodeMqttClient, connectMqtt, watchConnection } from "../../runtime/node/mqtt.js";
 import { SimulatedLightSensor } from "./sensor.js";
 
 export interface NodeDeviceOptions {

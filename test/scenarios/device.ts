@@ -82,7 +82,7 @@ export const scenarios: Scenario[] = [
 			ok(state && state.retain, "state is retained");
 			deepEqual(JSON.parse(state!.message), { led_on: false, mode: "remote", rejected: 0 }, "state");
 			deepEqual(r.telemetry(), [500], "first telemetry");
-			equal(r.mqtt.last("room1/telemetry")!.message, `{"light":500}`, "lesson payload");
+			deepEqual(r.mqtt.last("room1/telemetry"), { topic: "room1/telemetry", message: `{"light":500}`, qos: 1, retain: true }, "lesson payload, retained");
 		},
 	},
 	{

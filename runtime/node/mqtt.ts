@@ -116,7 +116,7 @@ export function explainMqttError(error: Error & { code?: string | number }, url:
 	const code = error.code;
 	const message = error.message;
 	if (code === "ECONNREFUSED")
-		return `nothing is listening at ${url}: start a broker (npx nightlight broker, or Mosquitto) or fix the broker URL`;
+		return `nothing is listening at ${url}: start a broker (npm run broker, or Mosquitto) or fix the broker URL`;
 	if (code === "ENOTFOUND" || code === "EAI_AGAIN")
 		return `cannot resolve the broker's host name in ${url}: check the broker URL`;
 	if (code === "ETIMEDOUT" || code === "EHOSTUNREACH" || code === "ENETUNREACH")

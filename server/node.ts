@@ -1,0 +1,57 @@
+/* The server on Node: npm `mqtt`, the Node clock and a console log around the portable Server. */
+import type { Log } from "../src/ports.js";
+import type { RuleOptions } from "../src/rule.js";
+import { nodeClock } from "../runtime/node/clock.js";
+import { type NodeMqttClient, connectMqtt, watchConnection } from "../runtime/node/mqtt.js";
+import { Server, type ServerEvent } from "./server.js";
+
+export interface NodeServerOptions {
+	url: string;
+	username?: string | undefined;
+	password?: string | undefined;
+	caFile?: string | undefined;
+	rule: RuleOptions;
+	log: Log;
+	onEvent?: (event: ServerEvent) => void;
+}
+
+export interface NodeServer {
+	server: Server;
+	client: NodeMqttClient;
+	stop(): Promise<void>;
+}
+
+export function startNodeServer(options: NodeServerOptions): NodeServer {
+	const suffix = Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, "0");
+	const client = connectMqtt({
+		url: options.url,
+		clientId: `nightlight-server-${suffix}`,
+		username: options.username,
+		password: options.password,
+		caFile: options.caFile,
+	});
+	watchConnection(client, options.url, options.log, "server");
+	let server: Server;
+	try {
+		server = new Server({
+			mqtt: client,
+			clock: nodeClock,
+			log: options.log,
+			rule: options.rule,
+			...(options.onEvent ? { onEvent: options.onEvent } : {}),
+		});
+	}
+	catch (error) {
+		client.end(true);
+		throw error;
+	}
+	server.start();
+	return {
+		server,
+		client,
+		stop: () => new Promise<void>((resolve) => {
+			server.stop();
+			client.end(false, {}, () => resolve());
+		}),
+	};
+}

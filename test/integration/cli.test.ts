@@ -1,0 +1,141 @@
+/* The `nightlight` command as a user runs it: a child process, its output, its exit code. */
+import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { createServer } from "node:net";
+import { afterEach, describe, expect, test } from "@jest/globals";
+import mqtt from "mqtt";
+import { freePort } from "../support/brokers.js";
+import { until } from "../support/wait.js";
+
+const CLI = "dist/nightlight.js";
+const children: ChildProcessWithoutNullStreams[] = [];
+
+function run(args: string[], env: Record<string, string> = {}) {
+	return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...cleanEnv(), ...env }, timeout: 15_000 });
+}
+
+function start(args: string[]) {
+	const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv() });
+	children.push(child);
+	const output = { text: "" };
+	child.stdout.on("data", (chunk) => (output.text += chunk));
+	child.stderr.on("data", (chunk) => (output.text += chunk));
+	return { child, output };
+}
+
+/** The user's NIGHTLIGHT_* settings must not leak into these tests. */
+function cleanEnv(): NodeJS.ProcessEnv {
+	const env = { ...process.env };
+	for (const key of Object.keys(env)) {
+		if (key.startsWith("NIGHTLIGHT_"))
+			delete env[key];
+	}
+	return env;
+}
+
+function stop(child: ChildProcessWithoutNullStreams): Promise<number | null> {
+	return new Promise((resolve) => {
+		if (child.exitCode !== null)
+			return resolve(child.exitCode);
+		child.once("exit", (code) => resolve(code));
+		child.kill("SIGINT");
+		setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
+	});
+}
+
+afterEach(async () => {
+	while (children.length)
+		await stop(children.pop()!);
+});
+
+describe("nightlight --help", () => {
+	test.each(["up", "device", "server", "broker"])("%s --help lists its options and their variables", (command) => {
+		const result = run([command, "--help"]);
+		expect(result.status).toBe(0);
+		expect(result.stdout).toContain(`usage: nightlight ${command}`);
+		expect(result.stdout).toContain("NIGHTLIGHT_LOG_LEVEL");
+	});
+	test("no command prints the commands and exits 2", () => {
+		const result = run([]);
+		expect(result.status).toBe(2);
+		expect(result.stdout).toContain("commands:");
+	});
+});
+
+describe("bad configuration: a clear message and exit code 2", () => {
+	test.each([
+		[["up", "--threshold", "abc"], {}, `--threshold must be an integer from 0 to 1024, got "abc"`],
+		[["server"], { NIGHTLIGHT_THRESHOLD: "-5" }, "NIGHTLIGHT_THRESHOLD must be an integer from 0 to 1024, got -5"],
+		[["device", "--bogus"], {}, "unknown option '--bogus'"],
+		[["device", "--broker", "http://127.0.0.1"], {}, "use mqtt://, mqtts://, ws:// or wss://"],
+		[["device", "--broker", "not a url"], {}, "is not a URL"],
+		[["device", "--id", "a/b"], {}, "--id must be"],
+		[["device", "--password", "x"], {}, "--password needs --username"],
+		[["device", "--report", "sometimes"], {}, "--report must be one of change, period"],
+		[["fly"], {}, `unknown command "fly"`],
+	])("%j %j", (args, env, message) => {
+		const result = run(args as string[], env as Record<string, string>);
+		expect(result.status).toBe(2);
+		expect(result.stderr).toContain(message);
+		expect(result.stderr).not.toMatch(/\n\s+at /);
+	});
+});
+
+describe("faults at run time", () => {
+	test("an unreachable broker: a clear message, retries, no stack trace, secrets masked", async () => {
+		const port = await freePort();
+		const { child, output } = start(["device", "--broker", `mqtt://127.0.0.1:${port}`, "--id", "cli-unreachable", "--username", "maker", "--password", "s3cret"]);
+		await until(() => output.text.includes("nothing is listening at"), "the explanation");
+		expect(output.text).toContain("retrying");
+		expect(output.text).toContain("password=***");
+		expect(output.text).not.toContain("s3cret");
+		expect(output.text).not.toMatch(/\n\s+at /);
+		expect(child.exitCode).toBeNull();
+	});
+
+	test("a port already in use: says which and what to do, exits 1", async () => {
+		const blocker = createServer();
+		await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
+		const port = (blocker.address() as { port: number }).port;
+		try {
+			const result = run(["broker", "--mqtt-port", String(port), "--ws-port", "0"]);
+			expect(result.status).toBe(1);
+			expect(result.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
+			expect(result.stderr).toContain("--mqtt-port");
+		}
+		finally {
+			blocker.close();
+		}
+	});
+});
+
+describe("nightlight up", () => {
+	test("telemetry within 10 s; typing 100 lights the LED, 700 darkens it", async () => {
+		const mqttPort = await freePort();
+		const wsPort = await freePort();
+		const { child, output } = start(["up", "--mqtt-port", String(mqttPort), "--ws-port", String(wsPort), "--id", "cli-up"]);
+		await until(() => output.text.includes("nightlight is up"), "the banner", 10_000);
+		expect(output.text).toContain(`mqtt://127.0.0.1:${mqttPort}`);
+		expect(output.text).toContain(`ws://127.0.0.1:${wsPort}`);
+		expect(output.text).toContain("this machine only");
+
+		const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { reconnectPeriod: 0 });
+		const seen: Array<[string, string]> = [];
+		subscriber.on("message", (topic, payload) => seen.push([topic, payload.toString()]));
+		await subscriber.subscribeAsync("#");
+		try {
+			await until(() => seen.some(([topic, text]) => topic === "cli-up/telemetry" && /^\{"light":\d+\}$/.test(text)), "telemetry", 10_000);
+			child.stdin.write("100\n");
+			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && text === `{"led_on":true}`), "led_on true");
+			await until(() => output.text.includes("LED on"), "LED on printed");
+			child.stdin.write("bright\n");
+			await until(() => output.text.includes(`expected a light level 0..1023, got "bright"`), "a clear word on bad input");
+			child.stdin.write("700\n");
+			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && text === `{"led_on":false}`), "led_on false");
+			await until(() => output.text.lastIndexOf("LED off") > output.text.indexOf("LED on"), "LED off printed");
+		}
+		finally {
+			await subscriber.endAsync();
+		}
+		expect(await stop(child)).toBe(0);
+	});
+});

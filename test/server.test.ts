@@ -1,0 +1,128 @@
+import { beforeEach, describe, expect, test } from "@jest/globals";
+import type { Log } from "../src/ports.js";
+import { Server, type ServerEvent } from "../server/server.js";
+import { FakeClock } from "./support/fake-clock.js";
+import { FakeMqtt } from "./support/fake-mqtt.js";
+
+let clock: FakeClock;
+let mqtt: FakeMqtt;
+let lines: string[];
+let events: ServerEvent[];
+let server: Server;
+
+const log: Log = (level, tag, message) => {
+	lines.push(`${level} ${tag}: ${message}`);
+};
+
+function commands(id: string): unknown[] {
+	return mqtt.sent(`${id}/commands`).map((item) => JSON.parse(item.message));
+}
+
+beforeEach(() => {
+	clock = new FakeClock();
+	mqtt = new FakeMqtt();
+	lines = [];
+	events = [];
+	server = new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 20 }, onEvent: (event) => events.push(event) });
+	server.start();
+	mqtt.connect();
+});
+
+describe("the server", () => {
+	test("subscribes to every device's telemetry and status on connect, and again on reconnect", () => {
+		expect(mqtt.subscriptions).toEqual([{ topic: "+/telemetry", qos: 1 }, { topic: "+/status", qos: 1 }]);
+		mqtt.drop();
+		mqtt.connect();
+		expect(mqtt.subscriptions).toHaveLength(4);
+	});
+
+	test("commands a device when its decision changes, retained at QoS 1", () => {
+		mqtt.deliver("a/telemetry", `{"light":500}`);
+		mqtt.deliver("a/telemetry", `{"light":100}`);
+		expect(commands("a")).toEqual([{ led_on: false }, { led_on: true }]);
+		const last = mqtt.last("a/commands")!;
+		expect(last.qos).toBe(1);
+		expect(last.retain).toBe(true);
+	});
+
+	test("does not repeat a command while the decision holds", () => {
+		for (const light of [100, 120, 90, 200, 250])
+			mqtt.deliver("a/telemetry", `{"light":${light}}`);
+		expect(commands("a")).toEqual([{ led_on: true }]);
+	});
+
+	test("hysteresis: on below the threshold, off only at threshold + hysteresis", () => {
+		for (const light of [500, 299, 305, 319, 320, 310, 299])
+			mqtt.deliver("a/telemetry", `{"light":${light}}`);
+		expect(commands("a")).toEqual([{ led_on: false }, { led_on: true }, { led_on: false }, { led_on: true }]);
+	});
+
+	test("with hysteresis 0 it is the lesson's rule, led_on = light < threshold", () => {
+		server.stop();
+		mqtt = new FakeMqtt();
+		server = new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 0 } });
+		server.start();
+		mqtt.connect();
+		for (const light of [299, 300, 299])
+			mqtt.deliver("a/telemetry", `{"light":${light}}`);
+		expect(commands("a")).toEqual([{ led_on: true }, { led_on: false }, { led_on: true }]);
+	});
+
+	test("devices are decided independently", () => {
+		mqtt.deliver("a/telemetry", `{"light":100}`);
+		mqtt.deliver("b/telemetry", `{"light":900}`);
+		expect(commands("a")).toEqual([{ led_on: true }]);
+		expect(commands("b")).toEqual([{ led_on: false }]);
+		expect(server.devices().map((device) => device.id).sort()).toEqual(["a", "b"]);
+	});
+
+	test("re-sends the desired state when a device comes back online", () => {
+		mqtt.deliver("a/status", "online");
+		mqtt.deliver("a/telemetry", `{"light":100}`);
+		mqtt.deliver("a/status", "offline");
+		mqtt.deliver("a/status", "online");
+		expect(commands("a")).toEqual([{ led_on: true }, { led_on: true }]);
+		expect(events.filter((event) => event.type === "command").map((event) => (event as { reason: string }).reason)).toEqual(["changed", "online"]);
+		expect(server.device("a")?.availability).toBe("online");
+	});
+
+	test("a device coming online before any reading gets no command", () => {
+		mqtt.deliver("a/status", "online");
+		expect(commands("a")).toEqual([]);
+	});
+
+	test("bad telemetry is counted and ignored; an empty retained status is not an error", () => {
+		for (const payload of ["nope", `{"light":"dark"}`, `{"light":5000}`, new Uint8Array([0xff]), "x".repeat(10_000)])
+			mqtt.deliver("a/telemetry", payload);
+		mqtt.deliver("a/status", "");
+		mqtt.deliver("a/status", "maybe");
+		expect(server.stats.rejected).toBe(6);
+		expect(commands("a")).toEqual([]);
+		expect(lines.some((line) => line.includes("a/telemetry: rejected"))).toBe(true);
+	});
+
+	test("topics that are not a device's are ignored", () => {
+		mqtt.deliver("a/b/telemetry", `{"light":1}`);
+		mqtt.deliver("$SYS/broker/uptime", "1");
+		expect(mqtt.published).toEqual([]);
+		expect(server.stats.rejected).toBe(0);
+	});
+
+	test("a throwing listener or a refused publish is logged, never thrown", () => {
+		server.stop();
+		mqtt = new FakeMqtt();
+		server = new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 0 }, onEvent: () => { throw new Error("chart broke"); } });
+		server.start();
+		mqtt.connect();
+		mqtt.deliver("a/telemetry", `{"light":1}`);
+		expect(lines.some((line) => line.includes("chart broke"))).toBe(true);
+		mqtt.failPublish = new Error("client disconnecting");
+		mqtt.deliver("a/telemetry", `{"light":900}`);
+		expect(lines.some((line) => line.includes("client disconnecting"))).toBe(true);
+	});
+
+	test("refuses a bad rule at construction", () => {
+		expect(() => new Server({ mqtt, clock, log, rule: { threshold: -1, hysteresis: 0 } })).toThrow(/threshold/);
+		expect(() => new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 1.5 } })).toThrow(/hysteresis/);
+	});
+});
