@@ -54,6 +54,9 @@ class MemoryClient implements MqttClient {
 	end(): this {
 		return this;
 	}
+	reconnect(): this {
+		return this;
+	}
 	on(event: string, listener: Listener): this {
 		this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), listener]);
 		return this;

@@ -2,8 +2,8 @@
 import type { Log } from "../src/ports.js";
 import type { RuleOptions } from "../src/rule.js";
 import { nodeClock } from "../runtime/node/clock.js";
-import { type NodeMqttClient, connectMqtt, watchConnection } from "../runtime/node/mqtt.js";
-import { Server, type ServerEvent } from "./server.js";
+import { type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../runtime/node/mqtt.js";
+import { Server, type ServerEvent, serverWill } from "./server.js";
 
 export interface NodeServerOptions {
 	url: string;
@@ -29,6 +29,9 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 		username: options.username,
 		password: options.password,
 		caFile: options.caFile,
+		will: serverWill(),
+		// The server's Link reconnects, with backoff.
+		reconnectPeriodMs: 0,
 	});
 	watchConnection(client, options.url, options.log, "server");
 	let server: Server;
@@ -49,9 +52,6 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 	return {
 		server,
 		client,
-		stop: () => new Promise<void>((resolve) => {
-			server.stop();
-			client.end(false, {}, () => resolve());
-		}),
+		stop: () => endClient(client, () => server.stop()),
 	};
 }

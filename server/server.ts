@@ -6,11 +6,23 @@
  *
  * Works with lesson devices (QoS 0 telemetry, no status, no will): their first reading is a
  * decision like any other. Bad telemetry is logged (rate-limited), counted and ignored.
+ *
+ * Each command carries `ts` (when the server decided) and `seq` (per device), so a device can
+ * drop stale and duplicate commands; the re-send on (re)connection keeps the original ts and seq.
+ * Readings that carry their sample time are taken in sample order: a reading older than the
+ * newest one seen is a duplicate or out of order and is dropped; a reading taken more than
+ * `REPLAY_AGE_MS` ago (a device replaying its outbox after an outage) is recorded but decides
+ * nothing, so a replayed burst cannot flap the LED; the device's fresh reading that follows does.
+ * A retained reading, delivered when the server subscribes, is the last known value and decides.
+ *
+ * The server says `online` (retained) on SERVER_STATUS_TOPIC when it connects and leaves
+ * `offline` as its will, so devices can tell "server gone" from "no command needed".
  */
 import {
 	ALL_STATUS,
 	ALL_TELEMETRY,
 	type Availability,
+	SERVER_STATUS_TOPIC,
 	encodeCommand,
 	parseAvailability,
 	parseTelemetry,
@@ -18,24 +30,33 @@ import {
 	topics,
 } from "../src/contract.js";
 import { messageOf } from "../src/errors.js";
+import { Link, type LinkPolicy } from "../src/link.js";
 import type { Clock, Log, MqttClient, Payload } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 
 const TAG = "server";
 const REJECT_LOG_WINDOW_MS = 10_000;
 const REJECT_LOG_PER_WINDOW = 5;
+/** A reading taken longer ago than this is history, not a reason to switch the LED. */
+export const REPLAY_AGE_MS = 5_000;
+
+/** The will a server's MQTT client must be created with. */
+export function serverWill(): { topic: string; payload: string; qos: 1; retain: true } {
+	return { topic: SERVER_STATUS_TOPIC, payload: "offline", qos: 1, retain: true };
+}
 
 export interface ServerOptions {
 	mqtt: MqttClient;
 	clock: Clock;
 	log: Log;
 	rule: RuleOptions;
+	link?: Partial<LinkPolicy>;
 	/** Told about each decision, for a display or a benchmark. A throwing listener is logged. */
 	onEvent?: (event: ServerEvent) => void;
 }
 
 export type ServerEvent =
-	| { type: "telemetry"; id: string; light: number }
+	| { type: "telemetry"; id: string; light: number; replayed: boolean }
 	| { type: "command"; id: string; led_on: boolean; reason: "changed" | "online" }
 	| { type: "availability"; id: string; availability: Availability };
 
@@ -45,14 +66,24 @@ export interface DeviceRecord {
 	lightAt: number | undefined;
 	/** What the server last told the device; undefined until the first reading. */
 	ledOn: boolean | undefined;
+	/** When that decision was made, and its number for this device. */
+	decidedAt: number | undefined;
+	seq: number;
+	/** The sample time of the newest reading that carried one. */
+	sampleTs: number | undefined;
 	availability: Availability | undefined;
 	lastSeen: number;
 }
 
 export interface ServerStats {
 	telemetry: number;
+	/** Readings recorded without a decision: replayed after an outage. */
+	replayed: number;
+	/** Readings dropped as duplicates or out of order. */
+	outOfOrder: number;
 	commands: number;
 	rejected: number;
+	connects: number;
 }
 
 export class Server {
@@ -62,14 +93,14 @@ export class Server {
 	#rule: RuleOptions;
 	#onEvent: ((event: ServerEvent) => void) | undefined;
 	#devices = new Map<string, DeviceRecord>();
-	#stats: ServerStats = { telemetry: 0, commands: 0, rejected: 0 };
+	#stats = { telemetry: 0, replayed: 0, outOfOrder: 0, commands: 0, rejected: 0 };
+	#link: Link;
 	#running = false;
 	#rejectWindowStart = -Infinity;
 	#rejectLogged = 0;
 
-	#onConnect = () => this.#connected();
-	#onMessage = (topic: string, payload: Payload) => this.#message(topic, payload);
-	#onError = (error: Error) => this.#log("warn", TAG, `MQTT: ${error.message}`);
+	#onMessage = (topic: string, payload: Payload, packet?: { retain?: boolean }) => this.#message(topic, payload, packet?.retain === true);
+	#onError = (error: Error) => this.#log("debug", TAG, `MQTT: ${error.message}`);
 
 	constructor(options: ServerOptions) {
 		this.#rule = checkRule(options.rule);
@@ -77,6 +108,18 @@ export class Server {
 		this.#clock = options.clock;
 		this.#log = options.log;
 		this.#onEvent = options.onEvent;
+		const linkOptions: ConstructorParameters<typeof Link>[0] = {
+			mqtt: options.mqtt,
+			clock: options.clock,
+			log: options.log,
+			tag: TAG,
+			onUp: () => this.#connected(),
+			onDown: () => this.#log("warn", TAG, "lost the broker; reconnecting"),
+			onWaiting: (delayMs) => this.#log("info", TAG, `next connection attempt in ${(delayMs / 1000).toFixed(1)} s`),
+		};
+		if (options.link)
+			linkOptions.policy = options.link;
+		this.#link = new Link(linkOptions);
 	}
 
 	get rule(): RuleOptions {
@@ -84,7 +127,7 @@ export class Server {
 	}
 
 	get stats(): ServerStats {
-		return { ...this.#stats };
+		return { ...this.#stats, connects: this.#link.connects };
 	}
 
 	/** What the server knows of one device. */
@@ -101,24 +144,26 @@ export class Server {
 		if (this.#running)
 			return;
 		this.#running = true;
-		this.#mqtt.on("connect", this.#onConnect);
-		this.#mqtt.on("message", this.#onMessage);
+		this.#mqtt.on("message", this.#onMessage as (topic: string, payload: Payload) => void);
 		this.#mqtt.on("error", this.#onError);
-		if (this.#mqtt.connected)
-			this.#connected();
+		this.#link.start();
 	}
 
+	/** Says `offline` when connected and stops listening. The host ends the client. */
 	stop(): void {
 		if (!this.#running)
 			return;
 		this.#running = false;
-		this.#mqtt.off("connect", this.#onConnect);
+		if (this.#link.state === "up")
+			this.#publishStatus("offline");
+		this.#link.stop();
 		this.#mqtt.off("message", this.#onMessage);
 		this.#mqtt.off("error", this.#onError);
 	}
 
 	#connected(): void {
 		this.#log("info", TAG, `connected; watching ${ALL_TELEMETRY} and ${ALL_STATUS}`);
+		this.#publishStatus("online");
 		for (const topic of [ALL_TELEMETRY, ALL_STATUS]) {
 			try {
 				this.#mqtt.subscribe(topic, { qos: 1 }, (error) => {
@@ -132,13 +177,13 @@ export class Server {
 		}
 	}
 
-	#message(topic: string, payload: Payload): void {
+	#message(topic: string, payload: Payload, retained: boolean): void {
 		try {
 			const parsed = parseTopic(topic);
 			if (!parsed)
 				return;
 			if (parsed.kind === "telemetry")
-				this.#telemetry(parsed.id, payload);
+				this.#telemetry(parsed.id, payload, retained);
 			else if (parsed.kind === "status")
 				this.#status(parsed.id, payload);
 		}
@@ -147,23 +192,40 @@ export class Server {
 		}
 	}
 
-	#telemetry(id: string, payload: Payload): void {
+	#telemetry(id: string, payload: Payload, retained: boolean): void {
+		// An empty retained payload clears the topic; it is not a reading.
+		if (payloadLength(payload) === 0)
+			return;
 		const parsed = parseTelemetry(payload);
 		if (!parsed.ok) {
 			this.#reject(topics.telemetry(id), parsed.error);
 			return;
 		}
-		this.#stats.telemetry++;
 		const now = this.#clock.now();
 		const record = this.#record(id, now);
-		const { light } = parsed.value;
+		const { light, ts } = parsed.value;
+		if (ts !== undefined) {
+			if (record.sampleTs !== undefined && ts <= record.sampleTs) {
+				this.#stats.outOfOrder++;
+				return;
+			}
+			record.sampleTs = ts;
+		}
+		this.#stats.telemetry++;
 		record.light = light;
-		record.lightAt = now;
-		this.#emit({ type: "telemetry", id, light });
+		record.lightAt = ts ?? now;
+		const replayed = ts !== undefined && now - ts > REPLAY_AGE_MS && !retained;
+		this.#emit({ type: "telemetry", id, light, replayed });
+		if (replayed) {
+			this.#stats.replayed++;
+			return;
+		}
 		const ledOn = decide(this.#rule, light, record.ledOn);
 		if (ledOn === record.ledOn)
 			return;
 		record.ledOn = ledOn;
+		record.decidedAt = now;
+		record.seq++;
 		this.#log("info", TAG, `${id}: light ${light} → led_on ${ledOn}`);
 		this.#command(record, "changed");
 	}
@@ -188,8 +250,9 @@ export class Server {
 
 	#command(record: DeviceRecord, reason: "changed" | "online"): void {
 		const ledOn = record.ledOn!;
+		const command = { led_on: ledOn, seq: record.seq, ...(record.decidedAt === undefined ? {} : { ts: record.decidedAt }) };
 		try {
-			this.#mqtt.publish(topics.commands(record.id), encodeCommand({ led_on: ledOn }), { qos: 1, retain: true }, (error) => {
+			this.#mqtt.publish(topics.commands(record.id), encodeCommand(command), { qos: 1, retain: true }, (error) => {
 				if (error)
 					this.#log("warn", TAG, `command to ${record.id} failed: ${error.message}`);
 			});
@@ -202,10 +265,19 @@ export class Server {
 		this.#emit({ type: "command", id: record.id, led_on: ledOn, reason });
 	}
 
+	#publishStatus(availability: Availability): void {
+		try {
+			this.#mqtt.publish(SERVER_STATUS_TOPIC, availability, { qos: 1, retain: true });
+		}
+		catch (error) {
+			this.#log("warn", TAG, `cannot publish ${SERVER_STATUS_TOPIC}: ${messageOf(error)}`);
+		}
+	}
+
 	#record(id: string, now: number): DeviceRecord {
 		let record = this.#devices.get(id);
 		if (!record) {
-			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, availability: undefined, lastSeen: now };
+			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, sampleTs: undefined, availability: undefined, lastSeen: now };
 			this.#devices.set(id, record);
 		}
 		record.lastSeen = now;

@@ -24,6 +24,13 @@ export const topics = {
 	status: (id: string) => `${id}/status`,
 } as const;
 
+/**
+ * The server's availability: `online` retained when it connects, `offline` as its will. Devices
+ * watch it to tell "server gone" from "no command needed". Three levels, so `+/status` (two
+ * levels) never matches it.
+ */
+export const SERVER_STATUS_TOPIC = "nightlight/server/status";
+
 /** Subscriptions of a server that watches every device. */
 export const ALL_TELEMETRY = "+/telemetry";
 export const ALL_STATUS = "+/status";
@@ -52,6 +59,8 @@ export interface State {
 	light?: number;
 	/** Incoming payloads rejected since boot. */
 	rejected: number;
+	/** Offline readings dropped because the outbox was full, since boot. */
+	dropped?: number;
 }
 
 export type Availability = "online" | "offline";
@@ -147,7 +156,7 @@ export function parseState(payload: Payload): Parsed<State> {
 	const object = parseObject(payload, STATE_MAX_BYTES);
 	if (!object.ok)
 		return object;
-	const { led_on, mode, light, rejected } = object.value;
+	const { led_on, mode, light, rejected, dropped } = object.value;
 	if (typeof led_on !== "boolean")
 		return fail(`"led_on" must be true or false, got ${describe(led_on)}`);
 	if (mode !== "remote" && mode !== "local")
@@ -159,6 +168,11 @@ export function parseState(payload: Payload): Parsed<State> {
 		if (typeof light !== "number" || !Number.isInteger(light) || light < 0 || light > LIGHT_MAX)
 			return fail(`"light" must be an integer 0..${LIGHT_MAX}, got ${describe(light)}`);
 		value.light = light;
+	}
+	if (dropped !== undefined) {
+		if (typeof dropped !== "number" || !Number.isSafeInteger(dropped) || dropped < 0)
+			return fail(`"dropped" must be a count, got ${describe(dropped)}`);
+		value.dropped = dropped;
 	}
 	return { ok: true, value, unknown: unknownKeys(object.value, STATE_KEYS) };
 }
@@ -174,10 +188,10 @@ export function parseAvailability(payload: Payload): Parsed<Availability> {
 
 const TELEMETRY_KEYS = ["light", "ts"];
 const COMMAND_KEYS = ["led_on", "seq", "ts"];
-const STATE_KEYS = ["led_on", "mode", "light", "rejected"];
+const STATE_KEYS = ["led_on", "mode", "light", "rejected", "dropped"];
 
 /** 2000-01-01 .. 2100-01-01: a clock that is not set yet reads as invalid rather than as 1970. */
-function isTimestamp(value: unknown): value is number {
+export function isTimestamp(value: unknown): value is number {
 	return typeof value === "number" && Number.isInteger(value) && value >= 946684800000 && value < 4102444800000;
 }
 

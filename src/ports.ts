@@ -56,6 +56,8 @@ export interface MqttClient {
 	publish(topic: string, message: string, options?: PublishOptions, callback?: (error?: Error) => void): unknown;
 	subscribe(topic: string, options: { qos: QoS }, callback?: (error: Error | null) => void): unknown;
 	end(force?: boolean, callback?: () => void): unknown;
+	/** Starts a new connection attempt; the core calls it, the client's own reconnection is off. */
+	reconnect(): unknown;
 	on(event: "connect" | "close" | "offline" | "reconnect", listener: () => void): unknown;
 	on(event: "message", listener: (topic: string, payload: Payload) => void): unknown;
 	on(event: "error", listener: (error: Error) => void): unknown;

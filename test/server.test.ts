@@ -14,8 +14,9 @@ const log: Log = (level, tag, message) => {
 	lines.push(`${level} ${tag}: ${message}`);
 };
 
-function commands(id: string): unknown[] {
-	return mqtt.sent(`${id}/commands`).map((item) => JSON.parse(item.message));
+/** The led_on of each command sent to a device. */
+function commands(id: string): Array<{ led_on: boolean }> {
+	return mqtt.sent(`${id}/commands`).map((item) => ({ led_on: JSON.parse(item.message).led_on as boolean }));
 }
 
 beforeEach(() => {
@@ -32,8 +33,65 @@ describe("the server", () => {
 	test("subscribes to every device's telemetry and status on connect, and again on reconnect", () => {
 		expect(mqtt.subscriptions).toEqual([{ topic: "+/telemetry", qos: 1 }, { topic: "+/status", qos: 1 }]);
 		mqtt.drop();
+		clock.advance(1_000);
+		expect(mqtt.reconnects).toBe(1);
 		mqtt.connect();
 		expect(mqtt.subscriptions).toHaveLength(4);
+	});
+
+	test("announces itself: online retained on connect, offline on a clean stop", () => {
+		expect(mqtt.last("nightlight/server/status")).toEqual({ topic: "nightlight/server/status", message: "online", qos: 1, retain: true });
+		server.stop();
+		expect(mqtt.last("nightlight/server/status")?.message).toBe("offline");
+	});
+
+	test("each command carries when it was decided and its number for the device", () => {
+		mqtt.deliver("a/telemetry", `{"light":500}`);
+		clock.advance(1_000);
+		mqtt.deliver("a/telemetry", `{"light":100}`);
+		const sent = mqtt.sent("a/commands").map((item) => JSON.parse(item.message));
+		expect(sent).toEqual([
+			{ led_on: false, seq: 1, ts: 1_700_000_000_000 },
+			{ led_on: true, seq: 2, ts: 1_700_000_001_000 },
+		]);
+	});
+
+	test("readings are taken in sample order: duplicates and late ones are dropped", () => {
+		const t0 = clock.now();
+		mqtt.deliver("a/telemetry", `{"light":100,"ts":${t0}}`);
+		mqtt.deliver("a/telemetry", `{"light":100,"ts":${t0}}`);
+		mqtt.deliver("a/telemetry", `{"light":900,"ts":${t0 - 50}}`);
+		expect(commands("a")).toEqual([{ led_on: true }]);
+		expect(server.stats.outOfOrder).toBe(2);
+	});
+
+	test("a replayed burst after an outage is recorded but does not flap the LED", () => {
+		mqtt.deliver("a/telemetry", `{"light":900,"ts":${clock.now()}}`);
+		clock.advance(60_000);
+		const now = clock.now();
+		for (const [age, light] of [[50_000, 100], [40_000, 900], [30_000, 100], [20_000, 900]] as const)
+			mqtt.deliver("a/telemetry", `{"light":${light},"ts":${now - age}}`);
+		expect(commands("a")).toEqual([{ led_on: false }]);
+		expect(server.stats.replayed).toBe(4);
+		expect(server.device("a")?.light).toBe(900);
+		mqtt.deliver("a/telemetry", `{"light":100,"ts":${now}}`);
+		expect(commands("a")).toEqual([{ led_on: false }, { led_on: true }]);
+	});
+
+	test("an old reading delivered as retained is the last known value and decides", () => {
+		const old = clock.now() - 3_600_000;
+		mqtt.deliver("a/telemetry", Buffer.from(`{"light":100,"ts":${old}}`), { retain: true });
+		expect(commands("a")).toEqual([{ led_on: true }]);
+	});
+
+	test("the re-send on reconnection keeps the decision's time and number", () => {
+		mqtt.deliver("a/telemetry", `{"light":100}`);
+		clock.advance(5_000);
+		mqtt.deliver("a/status", "offline");
+		mqtt.deliver("a/status", "online");
+		const sent = mqtt.sent("a/commands").map((item) => item.message);
+		expect(sent).toHaveLength(2);
+		expect(sent[1]).toBe(sent[0]);
 	});
 
 	test("commands a device when its decision changes, retained at QoS 1", () => {
@@ -104,7 +162,7 @@ describe("the server", () => {
 	test("topics that are not a device's are ignored", () => {
 		mqtt.deliver("a/b/telemetry", `{"light":1}`);
 		mqtt.deliver("$SYS/broker/uptime", "1");
-		expect(mqtt.published).toEqual([]);
+		expect(mqtt.published.filter((item) => item.topic !== "nightlight/server/status")).toEqual([]);
 		expect(server.stats.rejected).toBe(0);
 	});
 

@@ -7,7 +7,7 @@ import type { ReportOptions } from "../../src/filters.js";
 import type { Led, Log } from "../../src/ports.js";
 import { nodeClock } from "../../runtime/node/clock.js";
 import { ConsoleLed } from "./led.js";
-import { type NodeMqttClient, connectMqtt, watchConnection } from "../../runtime/node/mqtt.js";
+import { type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../../runtime/node/mqtt.js";
 import { SimulatedLightSensor } from "./sensor.js";
 
 export interface NodeDeviceOptions {
@@ -41,6 +41,10 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
 		password: options.password,
 		caFile: options.caFile,
 		will: deviceWill(options.id),
+		// A persistent session: the broker keeps the QoS 1 subscription and queues commands while
+		// the device is away. The core's Link reconnects, with backoff.
+		clean: false,
+		reconnectPeriodMs: 0,
 	});
 	watchConnection(client, options.url, options.log, "device");
 	const deviceOptions: ConstructorParameters<typeof Device>[0] = {
@@ -70,10 +74,9 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
 		device,
 		sensor,
 		client,
-		stop: () => new Promise<void>((resolve) => {
+		stop: () => endClient(client, () => {
 			device.stop();
 			sensor.close();
-			client.end(false, {}, () => resolve());
 		}),
 	};
 }

@@ -1,7 +1,7 @@
 /*
  * MQTT on Node: npm `mqtt` (MQTT.js) with our settings, and a watcher that turns connection
  * faults into one clear line each (what went wrong, what to do) instead of a stack trace.
- * MQTT.js retries on its own every `reconnectPeriod` ms.
+ * With `reconnectPeriodMs: 0` MQTT.js leaves reconnection to the core's Link (with backoff).
  */
 import { readFileSync } from "node:fs";
 import mqtt from "mqtt";
@@ -83,6 +83,32 @@ export function connectMqtt(options: ConnectOptions): NodeMqttClient {
 	return mqtt.connect(options.url, clientOptions);
 }
 
+/**
+ * Runs `before` (the owner saying goodbye), then ends the client, flushing what is in flight;
+ * resolves within `timeoutMs` even if the broker never answers or the client was already ended.
+ */
+export function endClient(client: NodeMqttClient, before: () => void, timeoutMs = 2_000): Promise<void> {
+	return new Promise<void>((resolve) => {
+		try {
+			before();
+		}
+		finally {
+			if (client.disconnected || client.disconnecting) {
+				client.end(true, {}, () => resolve());
+				setTimeout(resolve, 100).unref();
+			}
+			else {
+				const timer = setTimeout(() => client.end(true, {}, () => resolve()), timeoutMs);
+				timer.unref();
+				client.end(false, {}, () => {
+					clearTimeout(timer);
+					resolve();
+				});
+			}
+		}
+	});
+}
+
 /** Logs connects, losses and faults of a client, each fault explained once until it changes. */
 export function watchConnection(client: NodeMqttClient, url: string, log: Log, tag: string): void {
 	const shown = redactUrl(url);
@@ -107,7 +133,8 @@ export function watchConnection(client: NodeMqttClient, url: string, log: Log, t
 		const again = problem === lastProblem ? " (still)" : "";
 		lastProblem = problem;
 		lastProblemAt = now;
-		log("error", tag, `${problem}${again}; retrying every ${client.options.reconnectPeriod ?? 1000} ms`);
+		const retry = client.options.reconnectPeriod ? `every ${client.options.reconnectPeriod} ms` : "with backoff";
+		log("error", tag, `${problem}${again}; retrying ${retry}`);
 	});
 }
 

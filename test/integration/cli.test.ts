@@ -123,14 +123,14 @@ describe("nightlight up", () => {
 		subscriber.on("message", (topic, payload) => seen.push([topic, payload.toString()]));
 		await subscriber.subscribeAsync("#");
 		try {
-			await until(() => seen.some(([topic, text]) => topic === "cli-up/telemetry" && /^\{"light":\d+\}$/.test(text)), "telemetry", 10_000);
+			await until(() => seen.some(([topic, text]) => topic === "cli-up/telemetry" && /^\{"light":\d+(,"ts":\d+)?\}$/.test(text)), "telemetry", 10_000);
 			child.stdin.write("100\n");
-			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && text === `{"led_on":true}`), "led_on true");
+			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && JSON.parse(text).led_on === true), "led_on true");
 			await until(() => output.text.includes("LED on"), "LED on printed");
 			child.stdin.write("bright\n");
 			await until(() => output.text.includes(`expected a light level 0..1023, got "bright"`), "a clear word on bad input");
 			child.stdin.write("700\n");
-			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && text === `{"led_on":false}`), "led_on false");
+			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && JSON.parse(text).led_on === false), "led_on false");
 			await until(() => output.text.lastIndexOf("LED off") > output.text.indexOf("LED on"), "LED off printed");
 		}
 		finally {

@@ -61,10 +61,11 @@ export function rig(options: Partial<DeviceOptions> = {}): Rig {
 	};
 }
 
+/** A device whose client is connected by the time it starts. */
 function started(options: Partial<DeviceOptions> = {}): Rig {
 	const r = rig(options);
-	r.device.start();
 	r.mqtt.connect();
+	r.device.start();
 	return r;
 }
 
@@ -75,14 +76,14 @@ export const scenarios: Scenario[] = [
 		name: "on connect: subscribes to its commands at QoS 1, says online (retained) and sends a reading",
 		run() {
 			const r = started();
-			deepEqual(r.mqtt.subscriptions, [{ topic: "room1/commands", qos: 1 }], "subscriptions");
+			deepEqual(r.mqtt.subscriptions, [{ topic: "nightlight/server/status", qos: 1 }, { topic: "room1/commands", qos: 1 }], "subscriptions");
 			const status = r.mqtt.last("room1/status");
 			deepEqual(status, { topic: "room1/status", message: "online", qos: 1, retain: true }, "status");
 			const state = r.mqtt.last("room1/state");
 			ok(state && state.retain, "state is retained");
 			deepEqual(JSON.parse(state!.message), { led_on: false, mode: "remote", rejected: 0 }, "state");
 			deepEqual(r.telemetry(), [500], "first telemetry");
-			deepEqual(r.mqtt.last("room1/telemetry"), { topic: "room1/telemetry", message: `{"light":500}`, qos: 1, retain: true }, "lesson payload, retained");
+			deepEqual(r.mqtt.last("room1/telemetry"), { topic: "room1/telemetry", message: `{"light":500,"ts":${r.clock.now()}}`, qos: 1, retain: true }, "lesson payload with its sample time, retained");
 		},
 	},
 	{
@@ -92,7 +93,7 @@ export const scenarios: Scenario[] = [
 			r.mqtt.drop();
 			r.clock.advance(5_000);
 			r.mqtt.connect();
-			equal(r.mqtt.subscriptions.length, 2, "subscribed again");
+			equal(r.mqtt.subscriptions.length, 4, "subscribed again");
 			equal(r.mqtt.sent("room1/status").length, 2, "online again");
 			deepEqual(r.telemetry(), [500, 500], "a reading after the reconnect");
 		},
@@ -156,15 +157,75 @@ export const scenarios: Scenario[] = [
 		},
 	},
 	{
-		name: "no telemetry is published while offline; a reading goes out on reconnect",
+		name: "readings taken while offline are replayed in order with their time, then a fresh one",
 		run() {
 			const r = started();
 			r.mqtt.drop();
-			r.sensor.set(100);
-			r.clock.advance(3_000);
-			deepEqual(r.telemetry(), [500], "nothing while offline");
+			const takenAt: number[] = [];
+			for (const level of [100, 800, 200]) {
+				r.clock.advance(1_000);
+				r.sensor.set(level);
+				takenAt.push(r.clock.now());
+			}
+			deepEqual(r.telemetry(), [500], "nothing published while offline");
+			equal(r.device.stats.queued, 3, "three queued");
 			r.mqtt.connect();
-			deepEqual(r.telemetry(), [500, 100], "the current reading on reconnect");
+			deepEqual(r.telemetry(), [500, 100, 800, 200, 200], "replayed in order, then the current reading");
+			const replayed = r.mqtt.sent("room1/telemetry").slice(1, 4);
+			deepEqual(replayed.map((item) => JSON.parse(item.message).ts), takenAt, "each with the time it was taken");
+			ok(replayed.slice(0, 2).every((item) => !item.retain), "older replays are not retained");
+			equal(r.mqtt.last("room1/telemetry")!.retain, true, "the newest reading is");
+			equal(r.device.stats.queued, 0, "outbox empty");
+			equal(r.device.stats.replayed, 3, "counted");
+		},
+	},
+	{
+		name: "readings taken before the first connection are kept too",
+		run() {
+			const r = rig();
+			r.device.start();
+			r.clock.advance(2_000);
+			r.sensor.set(50);
+			r.mqtt.connect();
+			deepEqual(r.telemetry(), [500, 50, 50], "boot reading and the step, then the current one");
+		},
+	},
+	{
+		name: "the outbox is bounded: the oldest readings are dropped and counted",
+		run() {
+			const r = started({ outbox: { maxCount: 5, maxBytes: 1_000 } });
+			r.mqtt.drop();
+			for (let i = 0; i < 20; i++) {
+				r.clock.advance(1_000);
+				r.sensor.set(i % 2 ? 100 : 900);
+			}
+			equal(r.device.stats.queued, 5, "kept the bound");
+			equal(r.device.stats.dropped, 15, "dropped the rest");
+			r.mqtt.connect();
+			deepEqual(r.telemetry().slice(1, 6), [100, 900, 100, 900, 100], "the newest five, in order");
+			equal(JSON.parse(r.mqtt.last("room1/state")!.message).dropped, 15, "dropped count visible in state");
+		},
+	},
+	{
+		name: "a replay cut short by another drop resumes where it stopped, nothing lost",
+		run() {
+			const r = started();
+			r.mqtt.drop();
+			for (let i = 0; i < 12; i++) {
+				r.clock.advance(1_000);
+				r.sensor.set(i % 2 ? 100 : 900);
+			}
+			r.mqtt.holdAcks = true;
+			r.mqtt.connect();
+			r.mqtt.drop();
+			equal(r.device.stats.queued, 13, "unacknowledged readings stay queued, the fresh one behind them");
+			r.mqtt.holdAcks = false;
+			r.mqtt.connect();
+			equal(r.device.stats.queued, 0, "all sent");
+			equal(r.device.stats.replayed, 13, "each counted once");
+			const stamps = r.mqtt.sent("room1/telemetry").map((item) => JSON.parse(item.message).ts as number);
+			const last = stamps.slice(-13);
+			ok(last.every((ts, i) => i === 0 || ts >= last[i - 1]!), "the last replay is in order");
 		},
 	},
 	{

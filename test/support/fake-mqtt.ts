@@ -19,13 +19,16 @@ export class FakeMqtt implements MqttClient {
 	subscriptions: Array<{ topic: string; qos: QoS }> = [];
 	/** When set, publish throws this, as a client that refuses a message would. */
 	failPublish: Error | undefined;
+	/** When set, QoS 1 publishes are not acknowledged (their callbacks are never called). */
+	holdAcks = false;
 	#listeners = new Map<string, Listener[]>();
 
 	publish(topic: string, message: string, options?: PublishOptions, callback?: (error?: Error) => void): this {
 		if (this.failPublish)
 			throw this.failPublish;
 		this.published.push({ topic, message, qos: options?.qos ?? 0, retain: options?.retain ?? false });
-		callback?.();
+		if (!this.holdAcks || (options?.qos ?? 0) === 0)
+			callback?.();
 		return this;
 	}
 
@@ -39,6 +42,22 @@ export class FakeMqtt implements MqttClient {
 		this.connected = false;
 		callback?.();
 		return this;
+	}
+
+	/** Connection attempts the core asked for. */
+	reconnects = 0;
+
+	reconnect(): this {
+		this.reconnects++;
+		return this;
+	}
+
+	/** An attempt failed: the client reports close, as MQTT.js and mqtt/js do. */
+	fail(error?: Error): void {
+		this.connected = false;
+		if (error)
+			this.#emit("error", error);
+		this.#emit("close");
 	}
 
 	on(event: string, listener: Listener): this {
@@ -71,8 +90,9 @@ export class FakeMqtt implements MqttClient {
 		this.#emit("close");
 	}
 
-	deliver(topic: string, payload: Payload): void {
-		this.#emit("message", topic, payload);
+	/** A message from the broker; `packet.retain` marks one delivered from the retained store. */
+	deliver(topic: string, payload: Payload, packet: { retain?: boolean } = {}): void {
+		this.#emit("message", topic, payload, packet);
 	}
 
 	/** Messages published to `topic`, oldest first. */
