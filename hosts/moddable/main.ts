@@ -11,7 +11,7 @@ import host from "nightlight/host";
 import { ModdableClock } from "nightlight/moddable/clock";
 import { traceLog } from "nightlight/moddable/log";
 import { ModdableMqtt } from "nightlight/moddable/mqtt";
-import { installMqttNetwork } from "nightlight/moddable/network";
+import "nightlight/moddable/network";
 import { type AppSettings, describeSettings, parseAppSettings } from "nightlight/moddable/settings";
 
 const TAG = "main";
@@ -33,7 +33,6 @@ function start(): Device | undefined {
 	log("info", TAG, `board: ${host.describe()}`);
 
 	host.keepNetwork?.(log);
-	installMqttNetwork();
 	const mqtt = new ModdableMqtt({
 		broker: settings.broker,
 		clientId: `nightlight-${id}`,

@@ -6,7 +6,11 @@
  * resolver asks the platform instead (`Net.resolve`: lwIP's resolver with the DNS servers DHCP
  * gave the board, the OS resolver in the simulator), so `broker=mqtt://broker.local` or a LAN
  * name works wherever the board's own network resolves it. IP literals skip DNS altogether.
+ *
+ * Importing this module installs them, as the SDK's own network config modules do: manifest.json
+ * preloads it, after "system" has put the board's `device` global in place.
  */
+import "system";
 import TCP from "embedded:io/socket/tcp";
 import MQTTClient from "embedded:network/mqtt/client";
 import Net from "net";
@@ -51,19 +55,16 @@ export class PlatformResolver {
 	}
 }
 
-/** Puts `device.network.mqtt` in place for mqtt/js, keeping whatever `device` the board host provides. */
-export function installMqttNetwork(): void {
-	const holder = globalThis as unknown as { device?: { network?: object } };
-	const current = holder.device;
-	holder.device = Object.freeze({
-		...current,
-		network: {
-			...current?.network,
-			mqtt: {
-				io: MQTTClient,
-				dns: { io: PlatformResolver },
-				socket: { io: TCP },
-			},
+/* `device.network.mqtt` for mqtt/js, keeping whatever `device` the board's provider put in place. */
+const holder = globalThis as unknown as { device?: { network?: object } };
+holder.device = Object.freeze({
+	...holder.device,
+	network: {
+		...holder.device?.network,
+		mqtt: {
+			io: MQTTClient,
+			dns: { io: PlatformResolver },
+			socket: { io: TCP },
 		},
-	});
-}
+	},
+});
