@@ -52,6 +52,6 @@ const library = join(moddable, "build", "bin", platform, "mc", "debug", "nightli
 const simulators = join(root, "simulator");
 console.log(`> mcsim ${simulators} ${library}`);
 const child = platform === "mac"
-	? spawn("open", ["-a", mcsim, "--args", simulators, library], { stdio: "inherit" })
+	? spawn("open", ["-a", mcsim, simulators, library], { stdio: "inherit" }) // as the SDK's make.mac.mk does
 	: spawn(mcsim, [simulators, library], { stdio: "inherit" });
 child.on("exit", (code) => process.exit(code ?? 0));
