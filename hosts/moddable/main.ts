@@ -1,0 +1,82 @@
+/*
+ * The firmware's entry point on every Moddable host (ESP32 boards and the desktop simulator):
+ * reads the build-time config, asks the board host for its sensor, LED and id, wires the portable
+ * core (nightlight/device) to the Moddable clock, trace log and mqtt/js, and starts it.
+ *
+ * A bad setting stops here with one clear line naming the key; nothing is started half-way.
+ */
+import config from "mc/config";
+import { Device, deviceWill } from "nightlight/device";
+import host from "nightlight/host";
+import { ModdableClock } from "nightlight/moddable/clock";
+import { traceLog } from "nightlight/moddable/log";
+import { ModdableMqtt } from "nightlight/moddable/mqtt";
+import "nightlight/moddable/network";
+import { type AppSettings, describeSettings, parseAppSettings } from "nightlight/moddable/settings";
+
+const TAG = "main";
+
+function start(): Device | undefined {
+	const log = traceLog(config.log === "debug" ? "debug" : "info");
+	let settings: AppSettings;
+	let id: string;
+	try {
+		settings = parseAppSettings(config);
+		host.configure(config, log);
+		id = settings.id ?? host.defaultId();
+	}
+	catch (error) {
+		log("error", TAG, `bad configuration: ${error instanceof Error ? error.message : String(error)}; fix it on the mcconfig command line (key=value) or in manifest.json's "config"`);
+		return undefined;
+	}
+	log("info", TAG, `nightlight on ${host.name}: ${describeSettings(settings, id)}`);
+	log("info", TAG, `board: ${host.describe()}`);
+
+	host.keepNetwork?.(log);
+	const mqtt = new ModdableMqtt({
+		broker: settings.broker,
+		clientId: `nightlight-${id}`,
+		username: settings.mqttUser,
+		password: settings.mqttPassword,
+		keepaliveSeconds: settings.keepaliveSeconds,
+		will: deviceWill(id),
+	}, log);
+	let connectedOnce = false;
+	mqtt.on("connect", () => {
+		log("info", "mqtt", `connected to ${settings.broker}`);
+		connectedOnce = true;
+	});
+	mqtt.on("offline", () => log("warn", "mqtt", `lost ${settings.broker}; retrying with backoff`));
+	mqtt.on("error", (error) => {
+		if (!connectedOnce)
+			log("warn", "mqtt", `${error.message} at ${settings.broker}: is the broker running and reachable from the device? retrying with backoff`);
+	});
+
+	try {
+		const device = new Device({
+			id,
+			sensor: host.sensor(),
+			led: host.led(),
+			clock: new ModdableClock(),
+			mqtt,
+			log,
+			samplePeriodMs: settings.samplePeriodMs,
+			report: settings.report === "period"
+				? { mode: "period", periodMs: settings.periodMs }
+				: { mode: "change", deadband: settings.deadband, heartbeatMs: settings.heartbeatMs },
+			rule: { threshold: settings.threshold, hysteresis: settings.hysteresis },
+			graceMs: settings.graceMs,
+			outbox: { maxCount: settings.outboxCount, maxBytes: settings.outboxBytes },
+			onEvent: (event) => host.onEvent?.(event),
+		});
+		device.start();
+		return device;
+	}
+	catch (error) {
+		log("error", TAG, `cannot start: ${error instanceof Error ? error.message : String(error)}`);
+		mqtt.end(true);
+		return undefined;
+	}
+}
+
+start();
