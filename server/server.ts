@@ -10,7 +10,7 @@
  * Each command carries `ts` (when the server decided) and `seq` (per device), so a device can
  * drop stale and duplicate commands; the re-send on (re)connection keeps the original ts and seq.
  * Readings that carry their sample time are taken in sample order: a reading older than the
- * newest one seen is a duplicate or out of order and is dropped; a reading taken more than
+ * newest one seen, or that same reading again, is out of order or a duplicate and is dropped; a reading taken more than
  * `REPLAY_AGE_MS` ago (a device replaying its outbox after an outage) is recorded but decides
  * nothing, so a replayed burst cannot flap the LED; the device's fresh reading that follows does.
  * A retained reading, delivered when the server subscribes, is the last known value and decides.
@@ -205,7 +205,9 @@ export class Server {
 		const record = this.#record(id, now);
 		const { light, ts } = parsed.value;
 		if (ts !== undefined) {
-			if (record.sampleTs !== undefined && ts <= record.sampleTs) {
+			const newest = record.sampleTs;
+			// Older than the newest reading, or that very reading again (a QoS 1 redelivery).
+			if (newest !== undefined && (ts < newest || (ts === newest && light === record.light))) {
 				this.#stats.outOfOrder++;
 				return;
 			}

@@ -148,6 +148,8 @@ export class Device {
 	/** The newest decision applied, remote or local: commands not newer than it are dropped. */
 	#decidedTs: number | undefined;
 	#decidedSeq: number | undefined;
+	/** The sample time of the last reading sent or queued: stamps strictly increase. */
+	#stampedTs = 0;
 	#generation = 0;
 	#inflight = 0;
 	#flushing = false;
@@ -323,8 +325,7 @@ export class Device {
 			this.#decideLocally(light);
 		if (this.#gate.next(light) === undefined)
 			return;
-		const now = this.#clock.now();
-		const message = encodeTelemetry(isTimestamp(now) ? { light, ts: now } : { light });
+		const message = encodeTelemetry(this.#stamp(light));
 		if (this.#link.state === "up" && this.#outbox.size === 0) {
 			// Retained: a subscriber that arrives later (a dashboard, a restarted server) gets the last reading at once.
 			if (this.#publish(this.#topics.telemetry, message, true)) {
@@ -337,6 +338,19 @@ export class Device {
 		this.#outbox.push(message);
 		this.#gate.accept(light);
 		this.#flush();
+	}
+
+	/**
+	 * The reading with its sample time, when the clock is set. Two readings in the same
+	 * millisecond get distinct times, so a receiver can tell a repeat from a new reading.
+	 */
+	#stamp(light: number): { light: number; ts?: number } {
+		const now = this.#clock.now();
+		if (!isTimestamp(now))
+			return { light };
+		const ts = Math.max(now, this.#stampedTs + 1);
+		this.#stampedTs = ts;
+		return { light, ts };
 	}
 
 	/** Sends queued readings in order, a few in flight at a time, each removed once acknowledged. */

@@ -65,6 +65,13 @@ describe("the server", () => {
 		expect(server.stats.outOfOrder).toBe(2);
 	});
 
+	test("a different reading with the same sample time is not a duplicate", () => {
+		const t0 = clock.now();
+		mqtt.deliver("a/telemetry", `{"light":600,"ts":${t0}}`);
+		mqtt.deliver("a/telemetry", `{"light":50,"ts":${t0}}`);
+		expect(commands("a")).toEqual([{ led_on: false }, { led_on: true }]);
+	});
+
 	test("a replayed burst after an outage is recorded but does not flap the LED", () => {
 		mqtt.deliver("a/telemetry", `{"light":900,"ts":${clock.now()}}`);
 		clock.advance(60_000);

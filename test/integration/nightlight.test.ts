@@ -20,7 +20,21 @@ class RecordingLed implements Led {
 	}
 }
 
-const quiet: Log = () => undefined;
+/** What device and server said during the current test, printed when a wait times out. */
+const said: string[] = [];
+const quiet: Log = (level, tag, message) => {
+	said.push(`${new Date().toISOString().slice(17, 23)} ${level} ${tag}: ${message}`);
+};
+
+async function waitFor<T>(probe: () => T | undefined | false, what: string, timeoutMs?: number): Promise<T> {
+	try {
+		return await until(probe, what, timeoutMs);
+	}
+	catch (error) {
+		console.log(`${(error as Error).message}; the log:\n${said.join("\n")}`);
+		throw error;
+	}
+}
 
 interface Received {
 	topic: string;
@@ -54,19 +68,20 @@ describe.each(brokers)("the nightlight against %s", (_name, startTestBroker) => 
 	afterEach(async () => {
 		while (cleanups.length)
 			await cleanups.pop()!();
+		said.length = 0;
 	});
 	afterAll(async () => {
 		await broker?.stop();
 	});
 
 	function device(id: string, led: Led, url = broker.url): NodeDevice {
-		const node = startNodeDevice({ id, url, light: 600, led, log: quiet });
+		const node = startNodeDevice({ id, url, light: 600, led, log: quiet, onEvent: (event) => quiet("debug", `event ${id}`, JSON.stringify(event)) });
 		cleanups.push(() => node.stop());
 		return node;
 	}
 
 	function server(hysteresis = 20): NodeServer {
-		const node = startNodeServer({ url: broker.url, rule: { threshold: 300, hysteresis }, log: quiet });
+		const node = startNodeServer({ url: broker.url, rule: { threshold: 300, hysteresis }, log: quiet, onEvent: (event) => quiet("debug", "server", JSON.stringify(event)) });
 		cleanups.push(() => node.stop());
 		return node;
 	}
@@ -83,13 +98,13 @@ describe.each(brokers)("the nightlight against %s", (_name, startTestBroker) => 
 		const received = await watch([`${id}/#`]);
 		server();
 		const node = device(id, led);
-		await until(() => received.some((m) => m.topic === `${id}/telemetry` && JSON.parse(m.text).light === 600), "the first reading");
-		await until(() => led.on === false && node.device.stats.commandsApplied > 0, "the server's first command");
+		await waitFor(() => received.some((m) => m.topic === `${id}/telemetry` && JSON.parse(m.text).light === 600), "the first reading");
+		await waitFor(() => led.on === false && node.device.stats.commandsApplied > 0, "the server's first command");
 		node.sensor.set(100);
-		await until(() => led.on === true, "LED on");
+		await waitFor(() => led.on === true, "LED on");
 		expect(received.filter((m) => m.topic === `${id}/commands`).map((m) => JSON.parse(m.text).led_on)).toContain(true);
 		node.sensor.set(700);
-		await until(() => led.on === false && led.changes.length === 3, "LED off again");
+		await waitFor(() => led.on === false && led.changes.length === 3, "LED off again");
 		expect(led.changes).toEqual([false, true, false]);
 	});
 
@@ -98,13 +113,14 @@ describe.each(brokers)("the nightlight against %s", (_name, startTestBroker) => 
 		const led = new RecordingLed();
 		server();
 		const early = await watch([`${id}/state`]);
+
 		const node = device(id, led);
 		node.sensor.set(50);
-		await until(() => led.on === true, "LED on");
+		await waitFor(() => led.on === true, "LED on");
 		// The LED changes before its state reaches the broker: wait for the broker to relay it.
-		await until(() => early.some((m) => JSON.parse(m.text).led_on === true), "the new state at the broker");
+		await waitFor(() => early.some((m) => JSON.parse(m.text).led_on === true), "the new state at the broker");
 		const late = await watch([`${id}/state`, `${id}/status`]);
-		await until(() => late.length >= 2, "retained messages");
+		await waitFor(() => late.length >= 2, "retained messages");
 		const state = late.find((m) => m.topic === `${id}/state`)!;
 		expect(state.retain).toBe(true);
 		expect(JSON.parse(state.text)).toEqual({ led_on: true, mode: "remote", rejected: 0 });
@@ -113,23 +129,23 @@ describe.each(brokers)("the nightlight against %s", (_name, startTestBroker) => 
 		node.device.stop();
 		node.client.stream.destroy();
 		node.client.end(true);
-		await until(() => late.some((m) => m.topic === `${id}/status` && m.text === "offline"), "the will");
+		await waitFor(() => late.some((m) => m.topic === `${id}/status` && m.text === "offline"), "the will");
 	});
 
 	test("malformed commands are ignored and counted; a good one still works", async () => {
 		const id = uniqueId();
 		const led = new RecordingLed();
 		const node = device(id, led);
-		await until(() => node.client.connected && node.device.stats.telemetrySent > 0, "connected");
+		await waitFor(() => node.client.connected && node.device.stats.telemetrySent > 0, "connected");
 		const { client } = await observer(broker.url, []);
 		cleanups.push(() => client.endAsync());
 		const bad = ["garbage", `{"led_on":"on"}`, "[]", `{"led_on":true,"x":"${"y".repeat(400)}"}`, Buffer.from([0xc3, 0x28])];
 		for (const payload of bad)
 			await client.publishAsync(`${id}/commands`, payload, { qos: 1 });
-		await until(() => node.device.stats.rejected === bad.length, "all rejected");
+		await waitFor(() => node.device.stats.rejected === bad.length, "all rejected");
 		expect(led.on).toBe(false);
 		await client.publishAsync(`${id}/commands`, `{"led_on":true}`, { qos: 1 });
-		await until(() => led.on === true, "the good command applied");
+		await waitFor(() => led.on === true, "the good command applied");
 	});
 
 	test("a lesson-style device (QoS 0, no retain, no will, periodic telemetry) is commanded", async () => {
@@ -140,10 +156,10 @@ describe.each(brokers)("the nightlight against %s", (_name, startTestBroker) => 
 		const commands = () => lesson.received.filter((m) => m.topic === `${id}/commands`).map((m) => JSON.parse(m.text).led_on as boolean);
 		const send = (light: number) => lesson.client.publishAsync(`${id}/telemetry`, JSON.stringify({ light }), { qos: 0 });
 		await send(120);
-		await until(() => commands().at(-1) === true, "led_on true");
+		await waitFor(() => commands().at(-1) === true, "led_on true");
 		await send(130);
 		await send(800);
-		await until(() => commands().at(-1) === false, "led_on false");
+		await waitFor(() => commands().at(-1) === false, "led_on false");
 		expect(commands()).toEqual([true, false]);
 	});
 
@@ -159,11 +175,11 @@ describe.each(brokers)("the nightlight against %s", (_name, startTestBroker) => 
 			void lesson.client.publishAsync(`${id}/commands`, JSON.stringify({ led_on: light < 300 }), { qos: 0 });
 		});
 		const node = device(id, led);
-		await until(() => node.device.stats.commandsApplied > 0, "first command");
+		await waitFor(() => node.device.stats.commandsApplied > 0, "first command");
 		node.sensor.set(20);
-		await until(() => led.on === true, "LED on");
+		await waitFor(() => led.on === true, "LED on");
 		node.sensor.set(900);
-		await until(() => led.on === false && led.changes.length === 3, "LED off");
+		await waitFor(() => led.on === false && led.changes.length === 3, "LED off");
 	});
 
 	if (_name === "Aedes") {
@@ -172,9 +188,9 @@ describe.each(brokers)("the nightlight against %s", (_name, startTestBroker) => 
 			const led = new RecordingLed();
 			server();
 			const node = device(id, led, broker.wsUrl);
-			await until(() => node.device.stats.commandsApplied > 0, "first command over ws://");
+			await waitFor(() => node.device.stats.commandsApplied > 0, "first command over ws://");
 			node.sensor.set(10);
-			await until(() => led.on === true, "LED on over ws://");
+			await waitFor(() => led.on === true, "LED on over ws://");
 		});
 	}
 });

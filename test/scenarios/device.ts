@@ -180,6 +180,19 @@ export const scenarios: Scenario[] = [
 		},
 	},
 	{
+		name: "two readings in the same millisecond get distinct sample times",
+		run() {
+			const r = rig({ report: { minGapMs: 0, deadband: 1 } });
+			r.device.start();
+			r.sensor.set(100);
+			r.sensor.set(900);
+			r.mqtt.connect();
+			const stamps = r.mqtt.sent("room1/telemetry").map((item) => JSON.parse(item.message).ts as number);
+			ok(stamps.length >= 3, "several readings");
+			ok(stamps.every((ts, i) => i === 0 || ts > stamps[i - 1]!), `strictly increasing: ${stamps.join(", ")}`);
+		},
+	},
+	{
 		name: "readings taken before the first connection are kept too",
 		run() {
 			const r = rig();
