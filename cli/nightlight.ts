@@ -5,7 +5,7 @@
  */
 import { createInterface } from "node:readline";
 import { isDeviceId } from "../src/contract.js";
-import { DEFAULT_REPORT, DEFAULT_SAMPLE_PERIOD_MS } from "../src/device.js";
+import { DEFAULT_GRACE_MS, DEFAULT_REPORT, DEFAULT_SAMPLE_PERIOD_MS } from "../src/device.js";
 import { messageOf } from "../src/errors.js";
 import type { ReportOptions } from "../src/filters.js";
 import type { Log, LogLevel } from "../src/ports.js";
@@ -38,6 +38,7 @@ const DEVICE_OPTIONS: OptionSpec[] = [
 	{ name: "heartbeat-ms", kind: "integer", min: 1000, default: DEFAULT_REPORT.heartbeatMs, help: "longest time without telemetry" },
 	{ name: "min-gap-ms", kind: "integer", min: 0, default: DEFAULT_REPORT.minGapMs, help: "shortest time between two telemetry messages" },
 	{ name: "smoothing", kind: "number", min: 0.01, max: 1, default: DEFAULT_REPORT.smoothing, help: "smoothing factor per sample, 1 for none" },
+	{ name: "grace-ms", kind: "integer", min: 0, default: DEFAULT_GRACE_MS, help: "without broker or server for this long, the device decides by itself (local mode)" },
 ];
 
 const RULE_OPTIONS: OptionSpec[] = [
@@ -71,8 +72,8 @@ const COMMANDS: Record<string, Command> = {
 	},
 	device: {
 		usage: "nightlight device [options]",
-		summary: "Runs one simulated nightlight device against a broker.\nType a light level 0..1023 and Enter to change the simulated light.",
-		options: [...CONNECTION_OPTIONS, ...DEVICE_OPTIONS, LOG_OPTION],
+		summary: "Runs one simulated nightlight device against a broker.\nType a light level 0..1023 and Enter to change the simulated light.\nIts --threshold and --hysteresis are the rule it runs itself in local mode.",
+		options: [...CONNECTION_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, LOG_OPTION],
 		run: runDevice,
 	},
 	server: {
@@ -206,6 +207,8 @@ function startDevice(values: Values, log: Log, url: string): NodeDevice {
 		light: values.light as number,
 		samplePeriodMs: values["sample-ms"] as number,
 		report: reportOf(values),
+		rule: { threshold: values.threshold as number, hysteresis: values.hysteresis as number },
+		graceMs: values["grace-ms"] as number,
 		log,
 		onEvent: (event) => {
 			if (event.type === "telemetry")

@@ -114,7 +114,7 @@ export class Server {
 			log: options.log,
 			tag: TAG,
 			onUp: () => this.#connected(),
-			onDown: () => this.#log("warn", TAG, "lost the broker; reconnecting"),
+			onDown: () => this.#lostBroker(),
 			onWaiting: (delayMs) => this.#log("info", TAG, `next connection attempt in ${(delayMs / 1000).toFixed(1)} s`),
 		};
 		if (options.link)
@@ -265,6 +265,17 @@ export class Server {
 		}
 		this.#stats.commands++;
 		this.#emit({ type: "command", id: record.id, led_on: ledOn, reason });
+	}
+
+	/** Without the broker the server cannot vouch for any device: each says online again when it is back. */
+	#lostBroker(): void {
+		this.#log("warn", TAG, "lost the broker; reconnecting, and counting every device offline until it says otherwise");
+		for (const record of this.#devices.values()) {
+			if (record.availability === "online") {
+				record.availability = "offline";
+				this.#emit({ type: "availability", id: record.id, availability: "offline" });
+			}
+		}
 	}
 
 	#publishStatus(availability: Availability): void {

@@ -5,6 +5,7 @@
 import { Device, type DeviceEvent, deviceWill } from "../../src/device.js";
 import type { ReportOptions } from "../../src/filters.js";
 import type { Led, Log } from "../../src/ports.js";
+import type { RuleOptions } from "../../src/rule.js";
 import { nodeClock } from "../../runtime/node/clock.js";
 import { ConsoleLed } from "./led.js";
 import { type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../../runtime/node/mqtt.js";
@@ -19,6 +20,9 @@ export interface NodeDeviceOptions {
 	light?: number;
 	samplePeriodMs?: number;
 	report?: Partial<ReportOptions>;
+	/** The rule the device runs itself in local mode, and after how long. */
+	rule?: RuleOptions;
+	graceMs?: number;
 	log: Log;
 	led?: Led;
 	onEvent?: (event: DeviceEvent) => void;
@@ -59,6 +63,10 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
 		deviceOptions.samplePeriodMs = options.samplePeriodMs;
 	if (options.report)
 		deviceOptions.report = options.report;
+	if (options.rule)
+		deviceOptions.rule = options.rule;
+	if (options.graceMs !== undefined)
+		deviceOptions.graceMs = options.graceMs;
 	if (options.onEvent)
 		deviceOptions.onEvent = options.onEvent;
 	let device: Device;

@@ -115,6 +115,17 @@ export function watchConnection(client: NodeMqttClient, url: string, log: Log, t
 	let lastProblem = "";
 	let lastProblemAt = 0;
 	let wasConnected = false;
+	let erredThisAttempt = false;
+	const report = (problem: string) => {
+		const now = Date.now();
+		if (problem === lastProblem && now - lastProblemAt < 30_000)
+			return;
+		const again = problem === lastProblem ? " (still)" : "";
+		lastProblem = problem;
+		lastProblemAt = now;
+		const retry = client.options.reconnectPeriod ? `every ${client.options.reconnectPeriod} ms` : "with backoff";
+		log("error", tag, `${problem}${again}; retrying ${retry}`);
+	};
 	client.on("connect", () => {
 		log("info", tag, `connected to ${shown}`);
 		lastProblem = "";
@@ -126,15 +137,15 @@ export function watchConnection(client: NodeMqttClient, url: string, log: Log, t
 		wasConnected = false;
 	});
 	client.on("error", (error) => {
-		const problem = explainMqttError(error, shown);
-		const now = Date.now();
-		if (problem === lastProblem && now - lastProblemAt < 30_000)
-			return;
-		const again = problem === lastProblem ? " (still)" : "";
-		lastProblem = problem;
-		lastProblemAt = now;
-		const retry = client.options.reconnectPeriod ? `every ${client.options.reconnectPeriod} ms` : "with backoff";
-		log("error", tag, `${problem}${again}; retrying ${retry}`);
+		erredThisAttempt = true;
+		report(explainMqttError(error, shown));
+	});
+	client.on("close", () => {
+		// Closed before the broker answered, with no error: something that is not an MQTT broker
+		// (or not without TLS) took the connection and hung up.
+		if (!wasConnected && !erredThisAttempt)
+			report(`the server at ${shown} closed the connection without answering MQTT: if that port speaks TLS, use mqtts://; otherwise check the port`);
+		erredThisAttempt = false;
 	});
 }
 
@@ -153,7 +164,7 @@ export function explainMqttError(error: Error & { code?: string | number }, url:
 	if (code === 4 || /bad user ?name or password/i.test(message))
 		return `the broker at ${url} refused the username or password: check --username and --password (NIGHTLIGHT_USERNAME, NIGHTLIGHT_PASSWORD)`;
 	if (code === 5 || code === 135 || /not authori[sz]ed/i.test(message))
-		return `the broker at ${url} refused this client (not authorized): check the credentials and the broker's access rules`;
+		return `the broker at ${url} refused this client (not authorized): check --username and --password (NIGHTLIGHT_USERNAME, NIGHTLIGHT_PASSWORD) and the broker's access rules`;
 	if (typeof code === "string" && (code.startsWith("ERR_TLS") || code.includes("CERT") || code.startsWith("ERR_SSL")))
 		return `TLS with ${url} failed: ${message} (${code}): check the CA file (--ca) and that the URL's host matches the certificate`;
 	return `MQTT error with ${url}: ${message}${code === undefined ? "" : ` (${code})`}`;

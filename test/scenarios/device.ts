@@ -369,6 +369,136 @@ export const scenarios: Scenario[] = [
 		},
 	},
 	{
+		name: "without the broker for the grace period the device decides locally, and hands back on reconnect",
+		run() {
+			const r = started();
+			r.mqtt.drop();
+			r.clock.advance(9_000);
+			equal(r.device.mode, "remote", "still remote inside the grace period");
+			r.clock.advance(1_500);
+			equal(r.device.mode, "local", "local after 10 s");
+			r.sensor.set(100);
+			equal(r.led.on, true, "dark room: LED on by itself");
+			r.sensor.set(700);
+			equal(r.led.on, false, "bright room: LED off by itself");
+			r.sensor.set(100);
+			r.mqtt.connect();
+			equal(r.device.mode, "remote", "remote again");
+			deepEqual(JSON.parse(r.mqtt.last("room1/state")!.message), { led_on: true, mode: "remote", rejected: 0 }, "state says so");
+			ok(r.mqtt.sent("room1/state").some((item) => JSON.parse(item.message).mode === "local"), "the local spell was reported");
+		},
+	},
+	{
+		name: "the server's will takes the device local after the grace period; its return hands control back",
+		run() {
+			const r = started();
+			r.mqtt.deliver("nightlight/server/status", "online");
+			r.mqtt.deliver("nightlight/server/status", "offline");
+			r.clock.advance(10_100);
+			equal(r.device.mode, "local", "local");
+			deepEqual(JSON.parse(r.mqtt.last("room1/state")!.message).mode, "local", "reported while still connected");
+			r.mqtt.deliver("room1/commands", `{"led_on":true,"seq":9,"ts":${r.clock.now()}}`);
+			equal(r.led.on, false, "commands are ignored in local mode");
+			r.mqtt.deliver("nightlight/server/status", "online");
+			r.clock.advance(100);
+			equal(r.device.mode, "remote", "remote again");
+		},
+	},
+	{
+		name: "no ghost switching: a command decided before the device's own local decision is dropped",
+		run() {
+			const r = started();
+			const before = r.clock.now();
+			r.mqtt.deliver("room1/commands", `{"led_on":false,"seq":1,"ts":${before}}`);
+			r.mqtt.drop();
+			r.clock.advance(11_000);
+			r.sensor.set(100);
+			equal(r.led.on, true, "local decision: on");
+			r.mqtt.connect();
+			r.mqtt.deliver("room1/commands", `{"led_on":false,"seq":1,"ts":${before}}`);
+			equal(r.led.on, true, "the retained old command does not switch it off");
+			r.mqtt.deliver("room1/commands", `{"led_on":false,"seq":2,"ts":${r.clock.now() + 1}}`);
+			equal(r.led.on, false, "a newer decision does");
+		},
+	},
+	{
+		name: "duplicate and out-of-order commands are dropped; a server restart (seq back to 1, later ts) is followed",
+		run() {
+			const r = started();
+			const t = r.clock.now();
+			r.mqtt.deliver("room1/commands", `{"led_on":true,"seq":5,"ts":${t}}`);
+			r.mqtt.deliver("room1/commands", `{"led_on":true,"seq":5,"ts":${t}}`);
+			r.mqtt.deliver("room1/commands", `{"led_on":false,"seq":4,"ts":${t - 10}}`);
+			equal(r.led.on, true, "the late one did not apply");
+			equal(r.device.stats.commandsIgnored, 2, "both dropped");
+			r.mqtt.deliver("room1/commands", `{"led_on":false,"seq":1,"ts":${t + 5_000}}`);
+			equal(r.led.on, false, "a restarted server's first command applies");
+		},
+	},
+	{
+		name: "while the server is announced offline its retained commands are ignored, but a lesson server is followed",
+		run() {
+			const r = started();
+			r.mqtt.deliver("nightlight/server/status", "offline");
+			r.mqtt.deliver("room1/commands", `{"led_on":true,"seq":3,"ts":${r.clock.now() - 60_000}}`);
+			equal(r.led.on, false, "ours, from before its outage: ignored");
+			r.mqtt.deliver("room1/commands", `{"led_on":true}`);
+			equal(r.led.on, true, "a lesson-style command proves a live server");
+		},
+	},
+	{
+		name: "refused connections back off, with jitter, never more than 10 attempts a minute",
+		run() {
+			const r = rig({ random: () => 0.99 });
+			r.device.start();
+			r.mqtt.fail(new Error("Connection refused: Not authorized"));
+			const attemptsAt: number[] = [];
+			let seen = 0;
+			for (let t = 0; t < 180_000; t += 50) {
+				r.clock.advance(50);
+				if (r.mqtt.reconnects > seen) {
+					seen = r.mqtt.reconnects;
+					attemptsAt.push(r.clock.now());
+					r.mqtt.fail(new Error("Connection refused: Not authorized"));
+				}
+			}
+			const gaps = attemptsAt.slice(1).map((at, i) => at - attemptsAt[i]!);
+			ok(gaps.every((gap, i) => i === 0 || gap >= gaps[i - 1]! - 50), `delays grow: ${gaps.join(", ")}`);
+			ok(gaps.every((gap) => gap <= 60_050), "capped at 60 s");
+			for (const at of attemptsAt)
+				ok(attemptsAt.filter((other) => other > at - 60_000 && other <= at).length <= 10, "at most 10 in any minute");
+			ok(attemptsAt.length >= 5, `it keeps trying (${attemptsAt.length} attempts in 3 minutes)`);
+		},
+	},
+	{
+		name: "an attempt that never answers is abandoned after the connect timeout",
+		run() {
+			const r = rig({ random: () => 0 });
+			r.device.start();
+			r.clock.advance(10_000);
+			ok(r.lines.some((line) => line.includes("no answer from the broker within 10000 ms")), "said so");
+			r.clock.advance(600);
+			equal(r.mqtt.reconnects, 1, "and tried again");
+		},
+	},
+	{
+		name: "a connection that stays up for 30 s starts the backoff over",
+		run() {
+			const r = rig({ random: () => 0.99 });
+			r.device.start();
+			for (let i = 0; i < 5; i++) {
+				r.mqtt.fail();
+				r.clock.advance(60_000);
+			}
+			r.mqtt.connect();
+			r.clock.advance(31_000);
+			const before = r.mqtt.reconnects;
+			r.mqtt.drop();
+			r.clock.advance(600);
+			equal(r.mqtt.reconnects, before + 1, "the first retry comes after about 0.5 s again");
+		},
+	},
+	{
 		name: "bad options are refused at construction with a clear message",
 		run() {
 			throws(() => rig({ id: "a/b" }), /device id/, "id with a slash");

@@ -60,7 +60,14 @@ export async function freePort(): Promise<number> {
 	});
 }
 
-export async function startMosquitto(extraConfig: string[] = []): Promise<TestBroker> {
+export interface MosquittoOptions {
+	/** Keep retained messages and sessions across a pause and start, as a production broker does. */
+	persistence?: boolean;
+	/** More lines for mosquitto.conf; `{dir}` stands for the broker's own temporary folder. */
+	config?: string[];
+}
+
+export async function startMosquitto(options: MosquittoOptions = {}): Promise<TestBroker & { dir: string }> {
 	const binary = mosquittoPath();
 	if (!binary)
 		throw new Error("mosquitto is not installed: apt-get install mosquitto");
@@ -69,12 +76,14 @@ export async function startMosquitto(extraConfig: string[] = []): Promise<TestBr
 	const config = join(dir, "mosquitto.conf");
 	writeFileSync(config, [
 		`listener ${port} 127.0.0.1`,
-		"allow_anonymous true",
-		"persistence false",
+		// Started as root, Mosquitto would switch to its own user and lose access to our temporary files.
+		...(process.getuid?.() === 0 ? ["user root"] : []),
+		...(options.config?.some((line) => line.startsWith("allow_anonymous")) ? [] : ["allow_anonymous true"]),
+		options.persistence ? `persistence true\npersistence_location ${dir}/` : "persistence false",
 		"log_dest stderr",
 		"log_type error",
 		"log_type warning",
-		...extraConfig,
+		...(options.config ?? []).map((line) => line.replaceAll("{dir}", dir)),
 		"",
 	].join("\n"));
 	let child: ChildProcess | undefined;
@@ -101,6 +110,7 @@ export async function startMosquitto(extraConfig: string[] = []): Promise<TestBr
 		name: "mosquitto",
 		url: `mqtt://127.0.0.1:${port}`,
 		port,
+		dir,
 		pause: stop,
 		start,
 		stop: async () => {
