@@ -8,6 +8,7 @@ import { isDeviceId } from "../src/contract.js";
 import { DEFAULT_GRACE_MS, DEFAULT_REPORT, DEFAULT_SAMPLE_PERIOD_MS } from "../src/device.js";
 import { messageOf } from "../src/errors.js";
 import type { ReportOptions } from "../src/filters.js";
+import { DEFAULT_OUTBOX_LIMITS } from "../src/outbox.js";
 import type { Log, LogLevel } from "../src/ports.js";
 import { DEFAULT_RULE, checkRule } from "../src/rule.js";
 import { type NodeDevice, startNodeDevice } from "../hosts/node/device.js";
@@ -39,6 +40,8 @@ const DEVICE_OPTIONS: OptionSpec[] = [
 	{ name: "min-gap-ms", kind: "integer", min: 0, default: DEFAULT_REPORT.minGapMs, help: "shortest time between two telemetry messages" },
 	{ name: "smoothing", kind: "number", min: 0.01, max: 1, default: DEFAULT_REPORT.smoothing, help: "smoothing factor per sample, 1 for none" },
 	{ name: "grace-ms", kind: "integer", min: 0, default: DEFAULT_GRACE_MS, help: "without broker or server for this long, the device decides by itself (local mode)" },
+	{ name: "outbox-count", kind: "integer", min: 1, default: DEFAULT_OUTBOX_LIMITS.maxCount, help: "readings kept while the broker is unreachable, at most" },
+	{ name: "outbox-bytes", kind: "integer", min: 64, default: DEFAULT_OUTBOX_LIMITS.maxBytes, help: "bytes of readings kept while the broker is unreachable, at most" },
 ];
 
 const RULE_OPTIONS: OptionSpec[] = [
@@ -209,6 +212,7 @@ function startDevice(values: Values, log: Log, url: string): NodeDevice {
 		report: reportOf(values),
 		rule: { threshold: values.threshold as number, hysteresis: values.hysteresis as number },
 		graceMs: values["grace-ms"] as number,
+		outbox: { maxCount: values["outbox-count"] as number, maxBytes: values["outbox-bytes"] as number },
 		log,
 		onEvent: (event) => {
 			if (event.type === "telemetry")

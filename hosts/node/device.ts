@@ -6,6 +6,7 @@ import { Device, type DeviceEvent, deviceWill } from "../../src/device.js";
 import type { ReportOptions } from "../../src/filters.js";
 import type { Led, Log } from "../../src/ports.js";
 import type { RuleOptions } from "../../src/rule.js";
+import type { OutboxLimits } from "../../src/outbox.js";
 import { nodeClock } from "../../runtime/node/clock.js";
 import { ConsoleLed } from "./led.js";
 import { type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../../runtime/node/mqtt.js";
@@ -23,6 +24,7 @@ export interface NodeDeviceOptions {
 	/** The rule the device runs itself in local mode, and after how long. */
 	rule?: RuleOptions;
 	graceMs?: number;
+	outbox?: Partial<OutboxLimits>;
 	log: Log;
 	led?: Led;
 	onEvent?: (event: DeviceEvent) => void;
@@ -67,6 +69,8 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
 		deviceOptions.rule = options.rule;
 	if (options.graceMs !== undefined)
 		deviceOptions.graceMs = options.graceMs;
+	if (options.outbox)
+		deviceOptions.outbox = options.outbox;
 	if (options.onEvent)
 		deviceOptions.onEvent = options.onEvent;
 	let device: Device;
