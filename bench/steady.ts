@@ -1,7 +1,8 @@
 /*
- * Messages per hour in a steady room: the real core and the real server logic on a fake clock and
- * an in-memory broker, for one simulated hour, with sensor noise. Compared with the lesson's
- * device (telemetry every 2 s) and server (a command for every telemetry message).
+ * Messages and bytes per hour: the real core and the real server logic on a fake clock and an
+ * in-memory broker, for one simulated hour of a given light trace (a steady room, or a day
+ * compressed into the hour), with sensor noise. Compared with the lesson's device (telemetry
+ * every 2 s) and server (a command for every telemetry message).
  */
 import { Device } from "../src/device.js";
 import type { ReportOptions } from "../src/filters.js";
@@ -78,7 +79,21 @@ export interface SteadyResult {
 	bytes: number;
 }
 
-export function steadyHour(name: string, report: Partial<ReportOptions>, lessonServer: boolean, noise: number): SteadyResult {
+/** A steady room: light 500. */
+export const steadyRoom = () => 500;
+
+/**
+ * A day compressed into one hour (one minute is 24 minutes of the day): night at 30, dawn, a day
+ * around 800 with passing clouds, dusk, night again.
+ */
+export function compressedDay(tMs: number): number {
+	const hour = (tMs / 3_600_000) * 24;
+	const daylight = Math.max(0, Math.sin(((hour - 6) / 12) * Math.PI));
+	const clouds = 1 - 0.35 * Math.max(0, Math.sin(hour * 5.3)) * Math.max(0, Math.sin(hour * 1.7));
+	return 30 + 770 * daylight * clouds;
+}
+
+export function steadyHour(name: string, report: Partial<ReportOptions>, lessonServer: boolean, noise: number, trace: (tMs: number) => number = steadyRoom): SteadyResult {
 	const clock = new FakeClock();
 	const broker = new MemoryBroker();
 	const deviceClient = new MemoryClient(broker);
@@ -87,7 +102,8 @@ export function steadyHour(name: string, report: Partial<ReportOptions>, lessonS
 	let commands = 0;
 	let seed = 7;
 	const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
-	const sensor = { read: () => (500 + (random() * 2 - 1) * noise) / 1023, onReadable: undefined };
+	const startedAt = clock.now();
+	const sensor = { read: () => Math.min(1023, Math.max(0, trace(clock.now() - startedAt) + (random() * 2 - 1) * noise)) / 1023, onReadable: undefined };
 	const quiet = () => undefined;
 	if (lessonServer) {
 		serverClient.subscribe("+/telemetry", { qos: 0 });

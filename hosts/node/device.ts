@@ -19,6 +19,8 @@ export interface NodeDeviceOptions {
 	password?: string | undefined;
 	caFile?: string | undefined;
 	light?: number;
+	/** false: the simulated sensor is only polled, every sample period, like a plain ADC. */
+	sensorSignals?: boolean;
 	samplePeriodMs?: number;
 	report?: Partial<ReportOptions>;
 	/** The rule the device runs itself in local mode, and after how long. */
@@ -39,7 +41,7 @@ export interface NodeDevice {
 }
 
 export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
-	const sensor = new SimulatedLightSensor({ level: options.light ?? 500 });
+	const sensor = new SimulatedLightSensor({ level: options.light ?? 500, signals: options.sensorSignals ?? true });
 	const client = connectMqtt({
 		url: options.url,
 		clientId: `nightlight-${options.id}`,

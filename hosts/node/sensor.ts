@@ -8,10 +8,13 @@ import type { LightSensor } from "../../src/ports.js";
 
 export class SimulatedLightSensor implements LightSensor {
 	#level: number;
+	#signals: boolean;
 	onReadable: (() => void) | undefined;
 
-	constructor(options: { level?: number } = {}) {
+	/** `signals: false` makes it a sensor that is only polled, like an ADC without an interrupt. */
+	constructor(options: { level?: number; signals?: boolean } = {}) {
 		this.#level = checkLevel(options.level ?? 500);
+		this.#signals = options.signals ?? true;
 	}
 
 	get level(): number {
@@ -21,7 +24,8 @@ export class SimulatedLightSensor implements LightSensor {
 	/** Sets the light, 0..1023; throws a RangeError for anything else. */
 	set(level: number): void {
 		this.#level = checkLevel(level);
-		this.onReadable?.();
+		if (this.#signals)
+			this.onReadable?.();
 	}
 
 	read(): number {

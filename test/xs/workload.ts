@@ -9,7 +9,7 @@ import { FakeClock } from "../support/fake-clock.js";
 
 type Listener = (...args: never[]) => void;
 
-class CountingMqtt implements MqttClient {
+export class CountingMqtt implements MqttClient {
 	connected = false;
 	published = 0;
 	#listeners = new Map<string, Listener[]>();
