@@ -184,4 +184,17 @@ suite("the app in the Moddable simulator (mcsim) with Mosquitto on 127.0.0.1", (
 		await new Promise((done) => setTimeout(done, 500));
 		screenshot("simulator-lamp-off.png");
 	}, 150_000);
+
+	test("it reports the simulator's memory figures (instruments)", () => {
+		// Debug builds print a key line, then one line of values a second; report the last one.
+		const lines = simOutput.split("\n");
+		const key = lines.find((line) => line.startsWith("instruments key:"));
+		const values = lines.filter((line) => line.startsWith("instruments:")).at(-1);
+		expect(key).toBeDefined();
+		expect(values).toBeDefined();
+		const names = key!.slice("instruments key:".length).split(",").map((name) => name.trim());
+		const numbers = values!.slice("instruments:".length).split(",").map((value) => value.trim());
+		const figures = names.map((name, index) => `${name} ${numbers[index]}`).join("; ");
+		console.log(`figure: mcsim instruments after the broker restart: ${figures}`);
+	});
 });
