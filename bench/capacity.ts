@@ -53,8 +53,12 @@ function serverUsage(pid: number): { cpuTicks: number; rssMb: number } {
 	return { cpuTicks, rssMb: rss ? Number(rss[1]) / 1024 : 0 };
 }
 
-export async function capacity(broker: TestBroker, fleets: number[], stageMs = 20_000): Promise<CapacityStage[]> {
-	const server: ChildProcess = spawn(process.execPath, ["dist/nightlight.js", "server", "--broker", broker.url, "--log-level", "error"], { stdio: "ignore" });
+/** `processes` servers; more than one share the fleet through a shared-subscription group. */
+export async function capacity(broker: TestBroker, fleets: number[], stageMs = 20_000, processes = 1): Promise<CapacityStage[]> {
+	const share = processes > 1 ? ["--share", "capacity"] : [];
+	const servers: ChildProcess[] = Array.from({ length: processes }, () =>
+		spawn(process.execPath, ["dist/nightlight.js", "server", "--broker", broker.url, "--log-level", "error", ...share], { stdio: "ignore" }));
+	const usage = () => servers.map((server) => serverUsage(server.pid!)).reduce((sum, item) => ({ cpuTicks: sum.cpuTicks + item.cpuTicks, rssMb: sum.rssMb + item.rssMb }));
 	const results: CapacityStage[] = [];
 	const pending = new Map<string, number>();
 	const latencies: number[] = [];
@@ -102,7 +106,7 @@ export async function capacity(broker: TestBroker, fleets: number[], stageMs = 2
 			const perTick = devices * TICK_MS / 1_000;
 			let carry = 0;
 			let next = 0;
-			const before = serverUsage(server.pid!);
+			const before = usage();
 			const started = performance.now();
 			while (performance.now() - started < stageMs) {
 				const tickStart = performance.now();
@@ -131,7 +135,7 @@ export async function capacity(broker: TestBroker, fleets: number[], stageMs = 2
 			}
 			const elapsed = performance.now() - started;
 			await until(() => pending.size === 0 || undefined, "", 2_000).catch(() => undefined);
-			const after = serverUsage(server.pid!);
+			const after = usage();
 			const sorted = [...latencies].sort((a, b) => a - b);
 			const at = (q: number) => sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! : Infinity;
 			const stage: CapacityStage = {
@@ -148,7 +152,7 @@ export async function capacity(broker: TestBroker, fleets: number[], stageMs = 2
 			};
 			stage.ok = stage.p99 < P99_LIMIT_MS && received >= expected * 0.99 && stage.rate >= devices * 0.95;
 			results.push(stage);
-			console.error(`capacity: ${devices} devices: ${stage.rate}/s sent, commands ${received}/${expected}, p50 ${stage.p50.toFixed(1)} ms, p99 ${stage.p99.toFixed(1)} ms, server ${stage.serverCpu.toFixed(2)} cores ${stage.serverRssMb.toFixed(0)} MB`);
+			console.error(`capacity (${processes} server${processes > 1 ? "s" : ""}): ${devices} devices: ${stage.rate}/s sent, commands ${received}/${expected}, p50 ${stage.p50.toFixed(1)} ms, p99 ${stage.p99.toFixed(1)} ms, server ${stage.serverCpu.toFixed(2)} cores ${stage.serverRssMb.toFixed(0)} MB`);
 			if (!stage.ok)
 				break;
 		}
@@ -156,10 +160,13 @@ export async function capacity(broker: TestBroker, fleets: number[], stageMs = 2
 	finally {
 		for (const socket of sockets)
 			socket.destroy();
-		server.kill("SIGTERM");
+		for (const server of servers)
+			server.kill("SIGTERM");
 		await sleep(200);
-		if (server.exitCode === null)
-			server.kill("SIGKILL");
+		for (const server of servers) {
+			if (server.exitCode === null)
+				server.kill("SIGKILL");
+		}
 	}
 	return results;
 }

@@ -49,6 +49,8 @@ const RULE_OPTIONS: OptionSpec[] = [
 	{ name: "hysteresis", kind: "integer", min: 0, max: 1023, default: DEFAULT_RULE.hysteresis, help: "the LED goes off again at threshold + hysteresis" },
 ];
 
+const SHARE_OPTION: OptionSpec = { name: "share", kind: "string", value: "GROUP", help: "split the fleet with the other servers of this group (MQTT shared subscriptions; Mosquitto, EMQX, HiveMQ)" };
+
 const LISTEN_OPTIONS: OptionSpec[] = [
 	{ name: "listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the broker listens on; 0.0.0.0 opens it to your network" },
 	{ name: "mqtt-port", kind: "integer", min: 0, max: 65535, default: 1883, help: "MQTT port (0: any free port)" },
@@ -82,7 +84,7 @@ const COMMANDS: Record<string, Command> = {
 	server: {
 		usage: "nightlight server [options]",
 		summary: "Runs the nightlight server: reads every device's telemetry and commands its LED.",
-		options: [...CONNECTION_OPTIONS, ...RULE_OPTIONS, LOG_OPTION],
+		options: [...CONNECTION_OPTIONS, ...RULE_OPTIONS, SHARE_OPTION, LOG_OPTION],
 		run: runServer,
 	},
 	broker: {
@@ -249,6 +251,7 @@ function startServer(values: Values, log: Log, url: string): Running {
 		password: values.password as string | undefined,
 		caFile: values.ca as string | undefined,
 		rule: { threshold: values.threshold as number, hysteresis: values.hysteresis as number },
+		share: values.share as string | undefined,
 		log,
 	});
 }

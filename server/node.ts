@@ -11,6 +11,8 @@ export interface NodeServerOptions {
 	password?: string | undefined;
 	caFile?: string | undefined;
 	rule: RuleOptions;
+	/** Shared-subscription group, to split the fleet with other servers. */
+	share?: string | undefined;
 	log: Log;
 	onEvent?: (event: ServerEvent) => void;
 }
@@ -41,6 +43,7 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 			clock: nodeClock,
 			log: options.log,
 			rule: options.rule,
+			share: options.share,
 			...(options.onEvent ? { onEvent: options.onEvent } : {}),
 		});
 	}

@@ -17,14 +17,25 @@
  *
  * The server says `online` (retained) on SERVER_STATUS_TOPIC when it connects and leaves
  * `offline` as its will, so devices can tell "server gone" from "no command needed".
+ *
+ * Scale-out (`share`): several servers split the fleet through MQTT shared subscriptions
+ * (`$share/<group>/+/telemetry` and `+/status`): the broker hands each message to one of them.
+ * Every server also follows every device's retained command (`+/commands`), so whichever server
+ * gets a device's next reading knows the current decision and its seq: a device is commanded once
+ * per change whichever server decides it. One residual race: two readings of the same device
+ * reaching two servers within the time a command takes to come back (milliseconds) can both
+ * decide the same change; the device takes the second as a duplicate. When a server's will says
+ * `offline` while another is alive, the living one says `online` again at once.
  */
 import {
+	ALL_COMMANDS,
 	ALL_STATUS,
 	ALL_TELEMETRY,
 	type Availability,
 	SERVER_STATUS_TOPIC,
 	encodeCommand,
 	parseAvailability,
+	parseCommand,
 	parseTelemetry,
 	parseTopic,
 	topics,
@@ -51,6 +62,8 @@ export interface ServerOptions {
 	log: Log;
 	rule: RuleOptions;
 	link?: Partial<LinkPolicy>;
+	/** The shared-subscription group of servers that split the fleet; undefined: this server sees every device. */
+	share?: string | undefined;
 	/** Told about each decision, for a display or a benchmark. A throwing listener is logged. */
 	onEvent?: (event: ServerEvent) => void;
 }
@@ -92,6 +105,7 @@ export class Server {
 	#log: Log;
 	#rule: RuleOptions;
 	#onEvent: ((event: ServerEvent) => void) | undefined;
+	#share: string | undefined;
 	#devices = new Map<string, DeviceRecord>();
 	#stats = { telemetry: 0, replayed: 0, outOfOrder: 0, commands: 0, rejected: 0 };
 	#link: Link;
@@ -108,6 +122,9 @@ export class Server {
 		this.#clock = options.clock;
 		this.#log = options.log;
 		this.#onEvent = options.onEvent;
+		if (options.share !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(options.share))
+			throw new RangeError(`share group must be 1..64 letters, digits, "_", "." or "-", got ${JSON.stringify(options.share)}`);
+		this.#share = options.share;
 		const linkOptions: ConstructorParameters<typeof Link>[0] = {
 			mqtt: options.mqtt,
 			clock: options.clock,
@@ -162,9 +179,13 @@ export class Server {
 	}
 
 	#connected(): void {
-		this.#log("info", TAG, `connected; watching ${ALL_TELEMETRY} and ${ALL_STATUS}`);
+		const shared = (topic: string) => (this.#share === undefined ? topic : `$share/${this.#share}/${topic}`);
+		const topics = [shared(ALL_TELEMETRY), shared(ALL_STATUS), SERVER_STATUS_TOPIC];
+		if (this.#share !== undefined)
+			topics.push(ALL_COMMANDS);
+		this.#log("info", TAG, `connected; watching ${topics.join(", ")}`);
 		this.#publishStatus("online");
-		for (const topic of [ALL_TELEMETRY, ALL_STATUS]) {
+		for (const topic of topics) {
 			try {
 				this.#mqtt.subscribe(topic, { qos: 1 }, (error) => {
 					if (error)
@@ -179,6 +200,10 @@ export class Server {
 
 	#message(topic: string, payload: Payload, retained: boolean): void {
 		try {
+			if (topic === SERVER_STATUS_TOPIC) {
+				this.#serverStatus(payload);
+				return;
+			}
 			const parsed = parseTopic(topic);
 			if (!parsed)
 				return;
@@ -186,6 +211,8 @@ export class Server {
 				this.#telemetry(parsed.id, payload, retained);
 			else if (parsed.kind === "status")
 				this.#status(parsed.id, payload);
+			else if (parsed.kind === "commands" && this.#share !== undefined)
+				this.#followCommand(parsed.id, payload);
 		}
 		catch (error) {
 			this.#reject(topic, `handler failed: ${messageOf(error)}`);
@@ -265,6 +292,28 @@ export class Server {
 		}
 		this.#stats.commands++;
 		this.#emit({ type: "command", id: record.id, led_on: ledOn, reason });
+	}
+
+	/** Another server's will said offline while this one is alive: the service is still there. */
+	#serverStatus(payload: Payload): void {
+		const parsed = payloadLength(payload) === 0 ? undefined : parseAvailability(payload);
+		if (this.#running && this.#link.state === "up" && (!parsed || (parsed.ok && parsed.value === "offline")))
+			this.#publishStatus("online");
+	}
+
+	/** A command from any server of the group: adopt it when it is newer than what this one knows. */
+	#followCommand(id: string, payload: Payload): void {
+		const parsed = parseCommand(payload);
+		if (!parsed.ok || parsed.value.ts === undefined)
+			return;
+		const { led_on, seq = 0, ts } = parsed.value;
+		const record = this.#record(id, this.#clock.now());
+		const known = record.decidedAt;
+		if (known !== undefined && (ts < known || (ts === known && seq <= record.seq)))
+			return;
+		record.ledOn = led_on;
+		record.decidedAt = ts;
+		record.seq = Math.max(record.seq, seq);
 	}
 
 	/** Without the broker the server cannot vouch for any device: each says online again when it is back. */

@@ -34,6 +34,7 @@ export const SERVER_STATUS_TOPIC = "nightlight/server/status";
 /** Subscriptions of a server that watches every device. */
 export const ALL_TELEMETRY = "+/telemetry";
 export const ALL_STATUS = "+/status";
+export const ALL_COMMANDS = "+/commands";
 
 /** A reading from a device. `light` is the lesson's field; the rest is ours and optional. */
 export interface Telemetry {

@@ -31,12 +31,12 @@ beforeEach(() => {
 
 describe("the server", () => {
 	test("subscribes to every device's telemetry and status on connect, and again on reconnect", () => {
-		expect(mqtt.subscriptions).toEqual([{ topic: "+/telemetry", qos: 1 }, { topic: "+/status", qos: 1 }]);
+		expect(mqtt.subscriptions).toEqual([{ topic: "+/telemetry", qos: 1 }, { topic: "+/status", qos: 1 }, { topic: "nightlight/server/status", qos: 1 }]);
 		mqtt.drop();
 		clock.advance(1_000);
 		expect(mqtt.reconnects).toBe(1);
 		mqtt.connect();
-		expect(mqtt.subscriptions).toHaveLength(4);
+		expect(mqtt.subscriptions).toHaveLength(6);
 	});
 
 	test("announces itself: online retained on connect, offline on a clean stop", () => {
@@ -184,6 +184,28 @@ describe("the server", () => {
 		mqtt.failPublish = new Error("client disconnecting");
 		mqtt.deliver("a/telemetry", `{"light":900}`);
 		expect(lines.some((line) => line.includes("client disconnecting"))).toBe(true);
+	});
+
+	test("in a group, it shares the fleet's subscriptions and follows every server's commands", () => {
+		server.stop();
+		mqtt = new FakeMqtt();
+		server = new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 0 }, share: "night" });
+		server.start();
+		mqtt.connect();
+		expect(mqtt.subscriptions.map((item) => item.topic)).toEqual(["$share/night/+/telemetry", "$share/night/+/status", "nightlight/server/status", "+/commands"]);
+		// Another server of the group decided "on" for this device (seq 4).
+		mqtt.deliver("a/commands", `{"led_on":true,"seq":4,"ts":${clock.now()}}`);
+		mqtt.deliver("a/telemetry", `{"light":100}`);
+		expect(mqtt.sent("a/commands")).toEqual([]);
+		clock.advance(1_000);
+		mqtt.deliver("a/telemetry", `{"light":900}`);
+		expect(mqtt.sent("a/commands").map((item) => JSON.parse(item.message))).toEqual([{ led_on: false, seq: 5, ts: clock.now() }]);
+	});
+
+	test("when another server's will says offline, a living server says online again", () => {
+		mqtt.deliver("nightlight/server/status", "offline");
+		expect(mqtt.last("nightlight/server/status")?.message).toBe("online");
+		expect(mqtt.sent("nightlight/server/status")).toHaveLength(2);
 	});
 
 	test("refuses a bad rule at construction", () => {
