@@ -14,7 +14,7 @@ import { DEFAULT_RULE, checkRule } from "../src/rule.js";
 import { type NodeDevice, startNodeDevice } from "../hosts/node/device.js";
 import { defaultDeviceId } from "../hosts/node/identity.js";
 import { LOG_LEVELS, consoleLog } from "../runtime/node/log.js";
-import { checkBrokerUrl, redactUrl } from "../runtime/node/mqtt.js";
+import { checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
 import { parseLevel } from "../hosts/node/sensor.js";
 import { startNodeServer } from "../server/node.js";
 import { BrokerError, startBroker } from "./broker.js";
@@ -26,7 +26,9 @@ const CONNECTION_OPTIONS: OptionSpec[] = [
 	{ name: "broker", kind: "string", value: "URL", default: "mqtt://127.0.0.1:1883", help: "broker URL: mqtt://, mqtts://, ws:// or wss://", show: redactUrl },
 	{ name: "username", kind: "string", value: "NAME", help: "broker user name" },
 	{ name: "password", kind: "string", value: "SECRET", help: "broker password (never logged)", secret: true },
-	{ name: "ca", kind: "string", value: "FILE", help: "PEM file of the CA that signed the broker's certificate (mqtts://, wss://)" },
+	{ name: "ca", kind: "string", value: "FILE", help: "PEM file of the CA that signed the broker's certificate (mqtts://, wss://); default: the system's CAs" },
+	{ name: "pin", kind: "string", value: "sha256/BASE64", help: "accept the broker only if its certificate chain holds a certificate with this SHA-256 fingerprint (comma-separated for several)" },
+	{ name: "servername", kind: "string", value: "NAME", help: "the name the broker's certificate must carry, when it is not the broker URL's host" },
 ];
 
 const DEVICE_OPTIONS: OptionSpec[] = [
@@ -184,6 +186,14 @@ function checkValues(values: Values): void {
 			throw new ConfigError(`--broker: ${messageOf(error)}`);
 		}
 	}
+	if (typeof values.pin === "string") {
+		try {
+			parsePins(values.pin);
+		}
+		catch (error) {
+			throw new ConfigError(`--pin: ${messageOf(error)}`);
+		}
+	}
 	if (values.password !== undefined && values.username === undefined)
 		throw new ConfigError("--password needs --username: MQTT sends no password without a user name");
 	if (values.threshold !== undefined)
@@ -209,6 +219,8 @@ function startDevice(values: Values, log: Log, url: string): NodeDevice {
 		username: values.username as string | undefined,
 		password: values.password as string | undefined,
 		caFile: values.ca as string | undefined,
+		pin: values.pin as string | undefined,
+		servername: values.servername as string | undefined,
 		light: values.light as number,
 		samplePeriodMs: values["sample-ms"] as number,
 		report: reportOf(values),
@@ -250,6 +262,8 @@ function startServer(values: Values, log: Log, url: string): Running {
 		username: values.username as string | undefined,
 		password: values.password as string | undefined,
 		caFile: values.ca as string | undefined,
+		pin: values.pin as string | undefined,
+		servername: values.servername as string | undefined,
 		rule: { threshold: values.threshold as number, hysteresis: values.hysteresis as number },
 		share: values.share as string | undefined,
 		log,

@@ -10,6 +10,10 @@ export interface NodeServerOptions {
 	username?: string | undefined;
 	password?: string | undefined;
 	caFile?: string | undefined;
+	/** Certificate pins for mqtts:// and wss:// (see ConnectOptions.pin). */
+	pin?: string | undefined;
+	/** The name the broker's certificate must carry, when it is not the URL's host. */
+	servername?: string | undefined;
 	rule: RuleOptions;
 	/** Shared-subscription group, to split the fleet with other servers. */
 	share?: string | undefined;
@@ -31,6 +35,8 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 		username: options.username,
 		password: options.password,
 		caFile: options.caFile,
+		pin: options.pin,
+		servername: options.servername,
 		will: serverWill(),
 		// The server's Link reconnects, with backoff.
 		reconnectPeriodMs: 0,

@@ -15,6 +15,26 @@ export const COMMAND_MAX_BYTES = 256;
 export const TELEMETRY_MAX_BYTES = 512;
 export const STATE_MAX_BYTES = 512;
 
+/**
+ * The largest MQTT packet our reference broker accepts (Mosquitto's max_packet_size in
+ * deploy/mosquitto/mosquitto.conf): the largest message above on the longest topic fits, and so
+ * does a CONNECT with a will and long credentials. A broker with a smaller limit disconnects a
+ * client that sends more.
+ */
+export const MAX_PACKET_BYTES = 1024;
+
+/** The size in bytes of an MQTT 3.1.1 PUBLISH packet: fixed header, topic, packet id, payload. */
+export function publishPacketBytes(topic: string, payloadBytes: number, qos: 0 | 1 | 2): number {
+	let topicBytes = 0;
+	for (const char of topic) {
+		const code = char.codePointAt(0)!;
+		topicBytes += code < 0x80 ? 1 : code < 0x800 ? 2 : code < 0x10000 ? 3 : 4;
+	}
+	const remaining = 2 + topicBytes + (qos > 0 ? 2 : 0) + payloadBytes;
+	const lengthBytes = remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4;
+	return 1 + lengthBytes + remaining;
+}
+
 export type TopicKind = "telemetry" | "commands" | "state" | "status";
 
 export const topics = {

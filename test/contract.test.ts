@@ -5,6 +5,10 @@ import {
 	encodeCommand,
 	encodeTelemetry,
 	isDeviceId,
+	MAX_PACKET_BYTES,
+	publishPacketBytes,
+	STATE_MAX_BYTES,
+	TELEMETRY_MAX_BYTES,
 	parseAvailability,
 	parseCommand,
 	parseState,
@@ -138,5 +142,23 @@ describe("strict UTF-8", () => {
 			}
 			expect(decodeUtf8(input)).toBe(expected);
 		}
+	});
+});
+
+describe("packet size", () => {
+	const longest = "x".repeat(64);
+
+	test("a PUBLISH is its fixed header, topic, packet id and payload", () => {
+		// 0x32, remaining length 12, topic length 2 + "a/b", packet id 2, payload 5.
+		expect(publishPacketBytes("a/b", 5, 1)).toBe(1 + 1 + 2 + 3 + 2 + 5);
+		expect(publishPacketBytes("a/b", 5, 0)).toBe(1 + 1 + 2 + 3 + 5);
+		expect(publishPacketBytes("a/b", 200, 0)).toBe(1 + 2 + 2 + 3 + 200);
+		expect(publishPacketBytes("é", 0, 0)).toBe(1 + 1 + 2 + 2);
+	});
+
+	test("our largest messages, on the longest topics, fit the broker's maximum packet size", () => {
+		expect(publishPacketBytes(topics.telemetry(longest), TELEMETRY_MAX_BYTES, 1)).toBeLessThanOrEqual(MAX_PACKET_BYTES);
+		expect(publishPacketBytes(topics.state(longest), STATE_MAX_BYTES, 1)).toBeLessThanOrEqual(MAX_PACKET_BYTES);
+		expect(publishPacketBytes(topics.commands(longest), COMMAND_MAX_BYTES, 2)).toBeLessThanOrEqual(MAX_PACKET_BYTES);
 	});
 });

@@ -32,6 +32,11 @@ function start(): Device | undefined {
 	log("info", TAG, `nightlight on ${host.name}: ${describeSettings(settings, id)}`);
 	log("info", TAG, `board: ${host.describe()}`);
 
+	// mqtts:// needs the TLS socket and CA that only a build made with manifest_tls.json has.
+	if (settings.brokerTls && !(globalThis as { device?: { network?: { mqtts?: object } } }).device?.network?.mqtts) {
+		log("error", TAG, `broker ${settings.broker} needs TLS, and this build has none: build with manifest_tls.json (NIGHTLIGHT_CA=<the broker's CA in DER> mcconfig ... manifest_tls.json), or use mqtt://`);
+		return undefined;
+	}
 	host.keepNetwork?.(log);
 	const mqtt = new ModdableMqtt({
 		broker: settings.broker,

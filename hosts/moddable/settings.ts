@@ -13,10 +13,12 @@ export type RawConfig = Readonly<Record<string, unknown>>;
 export interface AppSettings {
 	/** The device id, or undefined to let the host derive one that is unique per board. */
 	id: string | undefined;
-	/** `mqtt://host[:port]` */
+	/** `mqtt://host[:port]` or `mqtts://host[:port]` */
 	broker: string;
 	brokerHost: string;
 	brokerPort: number;
+	/** mqtts://: TLS, in a build made with manifest_tls.json. */
+	brokerTls: boolean;
 	mqttUser: string | undefined;
 	mqttPassword: string | undefined;
 	keepaliveSeconds: number;
@@ -39,7 +41,7 @@ export const DEFAULT_BROKER = "mqtt://127.0.0.1:1883";
 export function parseAppSettings(config: RawConfig): AppSettings {
 	const id = text(config, "id");
 	const broker = text(config, "broker") ?? DEFAULT_BROKER;
-	const { host, port } = parseBroker(broker);
+	const { host, port, tls } = parseBroker(broker);
 	const report = text(config, "report") ?? "change";
 	if (report !== "change" && report !== "period")
 		throw new RangeError(`config "report" must be "change" or "period", got ${JSON.stringify(report)}`);
@@ -48,6 +50,7 @@ export function parseAppSettings(config: RawConfig): AppSettings {
 		broker,
 		brokerHost: host,
 		brokerPort: port,
+		brokerTls: tls,
 		mqttUser: text(config, "mqtt_user"),
 		mqttPassword: text(config, "mqtt_password"),
 		keepaliveSeconds: integer(config, "keepalive", 30, 0, 65_535),
@@ -64,15 +67,16 @@ export function parseAppSettings(config: RawConfig): AppSettings {
 	};
 }
 
-/** Splits `mqtt://host[:port][/]`. TLS (mqtts://) needs a TLS socket and CA this build does not wire. */
-export function parseBroker(broker: string): { host: string; port: number } {
-	const match = /^mqtt:\/\/([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?\/?$/.exec(broker);
+/** Splits `mqtt://host[:port][/]` (port 1883 by default) or `mqtts://host[:port][/]` (8883, TLS). */
+export function parseBroker(broker: string): { host: string; port: number; tls: boolean } {
+	const match = /^(mqtts?):\/\/([A-Za-z0-9.-]+)(?::([0-9]{1,5}))?\/?$/.exec(broker);
 	if (!match)
-		throw new RangeError(`config "broker" must look like mqtt://192.168.1.10:1883 or mqtt://broker.local, got ${JSON.stringify(broker)}`);
-	const port = match[2] === undefined ? 1883 : Number(match[2]);
+		throw new RangeError(`config "broker" must look like mqtt://192.168.1.10:1883, mqtt://broker.local or mqtts://broker.example.com:8883, got ${JSON.stringify(broker)}`);
+	const tls = match[1] === "mqtts";
+	const port = match[3] === undefined ? (tls ? 8883 : 1883) : Number(match[3]);
 	if (port < 1 || port > 65_535)
 		throw new RangeError(`config "broker" has port ${port}; expected 1..65535`);
-	return { host: match[1]!, port };
+	return { host: match[2]!, port, tls };
 }
 
 /** A string setting; an empty string counts as unset. */

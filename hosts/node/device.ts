@@ -18,6 +18,10 @@ export interface NodeDeviceOptions {
 	username?: string | undefined;
 	password?: string | undefined;
 	caFile?: string | undefined;
+	/** Certificate pins for mqtts:// and wss:// (see ConnectOptions.pin). */
+	pin?: string | undefined;
+	/** The name the broker's certificate must carry, when it is not the URL's host. */
+	servername?: string | undefined;
 	light?: number;
 	/** false: the simulated sensor is only polled, every sample period, like a plain ADC. */
 	sensorSignals?: boolean;
@@ -48,6 +52,8 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
 		username: options.username,
 		password: options.password,
 		caFile: options.caFile,
+		pin: options.pin,
+		servername: options.servername,
 		will: deviceWill(options.id),
 		// A persistent session: the broker keeps the QoS 1 subscription and queues commands while
 		// the device is away. The core's Link reconnects, with backoff.

@@ -3,7 +3,9 @@
  * faults into one clear line each (what went wrong, what to do) instead of a stack trace.
  * With `reconnectPeriodMs: 0` MQTT.js leaves reconnection to the core's Link (with backoff).
  */
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
+import { type ConnectionOptions, type PeerCertificate, checkServerIdentity } from "node:tls";
 import mqtt from "mqtt";
 import { messageOf } from "../../src/errors.js";
 import type { Log } from "../../src/ports.js";
@@ -17,6 +19,13 @@ export interface ConnectOptions {
 	password?: string | undefined;
 	/** PEM file of the CA that signed the broker's certificate, for mqtts:// and wss://. */
 	caFile?: string | undefined;
+	/**
+	 * Certificate pins, comma-separated: the SHA-256 fingerprint of a certificate the broker's chain
+	 * must contain (its own, an intermediate's or the root's), as `sha256/<base64>` or hex.
+	 */
+	pin?: string | undefined;
+	/** The name the broker's certificate must carry, when it is not the URL's host. */
+	servername?: string | undefined;
 	will?: { topic: string; payload: string; qos: 0 | 1 | 2; retain: boolean } | undefined;
 	clean?: boolean;
 	keepaliveSeconds?: number;
@@ -56,7 +65,8 @@ export function redactUrl(text: string): string {
 }
 
 export function connectMqtt(options: ConnectOptions): NodeMqttClient {
-	const clientOptions: mqtt.IClientOptions = {
+	// MQTT.js passes its options on to tls.connect, so Node's TLS options work for mqtts:// too.
+	const clientOptions: mqtt.IClientOptions & Pick<ConnectionOptions, "checkServerIdentity" | "servername"> = {
 		clientId: options.clientId,
 		clean: options.clean ?? true,
 		keepalive: options.keepaliveSeconds ?? 30,
@@ -80,7 +90,68 @@ export function connectMqtt(options: ConnectOptions): NodeMqttClient {
 			throw new RangeError(`cannot read the CA file ${options.caFile}: ${messageOf(error)}`);
 		}
 	}
+	const pins = options.pin ? parsePins(options.pin) : [];
+	if (pins.length)
+		clientOptions.checkServerIdentity = pinnedIdentity(pins);
+	if (options.servername)
+		clientOptions.servername = options.servername;
+	// MQTT.js hands only some TLS options to a wss:// socket: give it the same checks as mqtts://.
+	// `ws` passes them on to tls.connect (its typing of checkServerIdentity is not Node's).
+	if (new URL(options.url).protocol === "wss:") {
+		clientOptions.wsOptions = {
+			...(clientOptions.ca ? { ca: clientOptions.ca } : {}),
+			...(clientOptions.checkServerIdentity ? { checkServerIdentity: clientOptions.checkServerIdentity } : {}),
+			...(options.servername ? { servername: options.servername } : {}),
+		} as NonNullable<mqtt.IClientOptions["wsOptions"]>;
+	}
 	return mqtt.connect(options.url, clientOptions);
+}
+
+/** The error a certificate pin mismatch is reported with. */
+export const PIN_MISMATCH = "ERR_NIGHTLIGHT_PIN_MISMATCH";
+
+/**
+ * Parses `--pin`: comma-separated SHA-256 fingerprints, each `sha256/<base64>` or 64 hex digits
+ * (colons allowed, as `openssl x509 -fingerprint -sha256` prints them). Returns them as hex.
+ */
+export function parsePins(text: string): string[] {
+	return text.split(",").map((item) => item.trim()).filter(Boolean).map((item) => {
+		const base64 = /^sha256\/([A-Za-z0-9+/]{43}=)$/.exec(item);
+		if (base64)
+			return Buffer.from(base64[1]!, "base64").toString("hex");
+		const hex = item.replace(/^sha256[/:]/i, "").replaceAll(":", "").toLowerCase();
+		if (/^[0-9a-f]{64}$/.test(hex))
+			return hex;
+		throw new RangeError(`pin ${JSON.stringify(item)} is not a SHA-256 fingerprint: expected sha256/<44 characters of base64> or 64 hex digits (openssl x509 -noout -fingerprint -sha256 -in cert.pem)`);
+	});
+}
+
+/** The SHA-256 fingerprints (hex) of a peer certificate and its issuers. */
+function chainFingerprints(cert: PeerCertificate): string[] {
+	const prints: string[] = [];
+	let current: PeerCertificate | undefined = cert;
+	while (current?.raw && prints.length < 10) {
+		const print = createHash("sha256").update(current.raw).digest("hex");
+		if (prints.includes(print))
+			break;
+		prints.push(print);
+		current = (current as PeerCertificate & { issuerCertificate?: PeerCertificate }).issuerCertificate;
+	}
+	return prints;
+}
+
+/** Node's own host name check, then: some certificate of the chain must match a pin. */
+function pinnedIdentity(pins: string[]): (host: string, cert: PeerCertificate) => Error | undefined {
+	return (host, cert) => {
+		const failure = checkServerIdentity(host, cert);
+		if (failure)
+			return failure;
+		const prints = chainFingerprints(cert);
+		if (prints.some((print) => pins.includes(print)))
+			return undefined;
+		const leaf = Buffer.from(prints[0] ?? "", "hex").toString("base64");
+		return Object.assign(new Error(`the broker's certificate matches no pin (its own is sha256/${leaf})`), { code: PIN_MISMATCH });
+	};
 }
 
 /**
@@ -165,6 +236,16 @@ export function explainMqttError(error: Error & { code?: string | number }, url:
 		return `the broker at ${url} refused the username or password: check --username and --password (NIGHTLIGHT_USERNAME, NIGHTLIGHT_PASSWORD)`;
 	if (code === 5 || code === 135 || /not authori[sz]ed/i.test(message))
 		return `the broker at ${url} refused this client (not authorized): check --username and --password (NIGHTLIGHT_USERNAME, NIGHTLIGHT_PASSWORD) and the broker's access rules`;
+	if (code === PIN_MISMATCH)
+		return `TLS with ${url} refused: ${message}; the broker's certificate changed, or someone is in between: check the certificate, then update --pin (NIGHTLIGHT_PIN)`;
+	if (code === "UNABLE_TO_VERIFY_LEAF_SIGNATURE" || code === "UNABLE_TO_GET_ISSUER_CERT_LOCALLY" || code === "UNABLE_TO_GET_ISSUER_CERT" || code === "SELF_SIGNED_CERT_IN_CHAIN" || code === "DEPTH_ZERO_SELF_SIGNED_CERT")
+		return `TLS with ${url} refused: the broker's certificate is not signed by a CA this client trusts (${code}): give the CA that signed it with --ca FILE (NIGHTLIGHT_CA), e.g. deploy/mosquitto/lab/ca.crt`;
+	if (code === "CERT_HAS_EXPIRED")
+		return `TLS with ${url} refused: the broker's certificate has expired (${code}): renew the broker's certificate (and check this machine's clock)`;
+	if (code === "CERT_NOT_YET_VALID")
+		return `TLS with ${url} refused: the broker's certificate is not valid yet (${code}): check this machine's clock`;
+	if (code === "ERR_TLS_CERT_ALTNAME_INVALID")
+		return `TLS with ${url} refused: the broker's certificate is for another name (${message}): connect with a host name the certificate lists, or give the expected one with --servername (NIGHTLIGHT_SERVERNAME)`;
 	if (typeof code === "string" && (code.startsWith("ERR_TLS") || code.includes("CERT") || code.startsWith("ERR_SSL")))
 		return `TLS with ${url} failed: ${message} (${code}): check the CA file (--ca) and that the URL's host matches the certificate`;
 	return `MQTT error with ${url}: ${message}${code === undefined ? "" : ` (${code})`}`;

@@ -18,9 +18,16 @@ describe("app settings", () => {
 		expect(settings).toMatchObject({ id: "kitchen", brokerHost: "broker.local", brokerPort: 1883, keepaliveSeconds: 60, samplePeriodMs: 250, report: "period", periodMs: 5000 });
 	});
 
+	test("mqtts:// asks for TLS, on port 8883 unless told", () => {
+		expect(parseBroker("mqtts://abc.s1.eu.hivemq.cloud")).toEqual({ host: "abc.s1.eu.hivemq.cloud", port: 8883, tls: true });
+		expect(parseBroker("mqtts://localhost:18883/")).toEqual({ host: "localhost", port: 18883, tls: true });
+		expect(parseBroker("mqtt://broker.local")).toEqual({ host: "broker.local", port: 1883, tls: false });
+		expect(parseAppSettings({ broker: "mqtts://broker.example.com" })).toMatchObject({ brokerTls: true, brokerPort: 8883 });
+	});
+
 	test("bad values name the key and what is expected", () => {
 		expect(() => parseAppSettings({ broker: "tcp://x" })).toThrow(/config "broker" must look like mqtt:\/\//);
-		expect(() => parseAppSettings({ broker: "mqtts://x:8883" })).toThrow(/broker/);
+		expect(() => parseAppSettings({ broker: "wss://x:8884" })).toThrow(/config "broker" must look like/);
 		expect(() => parseAppSettings({ sample_ms: "fast" })).toThrow(/config "sample_ms" must be an integer 10\.\.60000/);
 		expect(() => parseAppSettings({ report: "sometimes" })).toThrow(/config "report"/);
 		expect(() => parseBroker("mqtt://host:99999")).toThrow(/port 99999/);

@@ -71,6 +71,8 @@ describe("bad configuration: a clear message and exit code 2", () => {
 		[["device", "--id", "a/b"], {}, "--id must be"],
 		[["device", "--password", "x"], {}, "--password needs --username"],
 		[["device", "--report", "sometimes"], {}, "--report must be one of change, period"],
+		[["device", "--pin", "md5/0123"], {}, `--pin: pin "md5/0123" is not a SHA-256 fingerprint`],
+		[["server", "--broker", "mqtts://127.0.0.1:8883", "--ca", "/nonexistent/ca.crt"], {}, "cannot read the CA file /nonexistent/ca.crt"],
 		[["fly"], {}, `unknown command "fly"`],
 	])("%j %j", (args, env, message) => {
 		const result = run(args as string[], env as Record<string, string>);
