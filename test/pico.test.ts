@@ -9,7 +9,7 @@
  * took the Pico W host and the Wi-Fi and broker settings, and the .elf fits the Pico W's 2 MB of
  * flash and 264 KB of RAM with room to spare.
  */
-import { afterAll, describe, expect, test } from "@jest/globals";
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -39,12 +39,20 @@ function sections(elf: string): Record<string, number> {
 }
 
 suite("the Pico W image (npm run build:pico)", () => {
-	const out = mkdtempSync(join(tmpdir(), "nightlight-pico-"));
-	const app = join(out, "bin", "pico", "pico_w", "debug", "nightlight");
-	const work = join(out, "tmp", "pico", "pico_w", "debug", "nightlight");
+	let out = "";
+	let app = "";
+	let work = "";
 	let output = "";
 
-	afterAll(() => rmSync(out, { recursive: true, force: true }));
+	beforeAll(() => {
+		out = mkdtempSync(join(tmpdir(), "nightlight-pico-"));
+		app = join(out, "bin", "pico", "pico_w", "debug", "nightlight");
+		work = join(out, "tmp", "pico", "pico_w", "debug", "nightlight");
+	});
+	afterAll(() => {
+		if (out)
+			rmSync(out, { recursive: true, force: true });
+	});
 
 	test("a clean build with ssid=, password= and broker= gives a .uf2", () => {
 		const build = spawnSync(process.execPath, [join(root, "scripts", "build-pico.js"), `--out=${out}`,
