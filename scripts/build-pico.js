@@ -65,7 +65,8 @@ if (!existsSync(mcconfig))
 	fail(`the Moddable SDK tools are not built in ${sdkTools} (mcconfig is missing). Build them as the SDK's Getting Started guide says (${MODDABLE_GUIDE}).`);
 
 // The Pico SDK, where the Moddable SDK's makefile (tools/mcconfig/make.pico.mk) looks for it.
-const picoRoot = process.env.PICO_ROOT ?? join(homedir(), "pico");
+// PICO_ROOT holds pico-sdk, pico-extras and pico-examples side by side, as the guide lays them out.
+const picoRoot = process.env.PICO_ROOT ?? (process.env.PICO_SDK_DIR ? dirname(resolve(process.env.PICO_SDK_DIR)) : join(homedir(), "pico"));
 const picoSdk = process.env.PICO_SDK_DIR ?? join(picoRoot, "pico-sdk");
 const picoHelp = `Install the Pico SDK 2.2.0 with its submodules, pico-extras and pico-examples as the Moddable SDK's pico guide says (${PICO_GUIDE}), then export PICO_ROOT=<the folder that holds them> (and PICO_SDK_DIR if pico-sdk is elsewhere).`;
 if (!process.env.PICO_ROOT && !process.env.PICO_SDK_DIR && !existsSync(picoSdk))
