@@ -43,8 +43,5 @@ export function boardSettings(config: RawConfig, facts: ProviderFacts): BoardSet
 	};
 }
 
-/** "nightlight-" and the last three bytes of the MAC address, e.g. nightlight-dbc020. */
-export function idFromMac(mac: string): string | undefined {
-	const hex = mac.replace(/[^0-9A-Fa-f]/g, "").toLowerCase();
-	return hex.length === 12 && hex !== "000000000000" ? `nightlight-${hex.slice(6)}` : undefined;
-}
+/** The default id from the MAC address; shared with the other Moddable boards. */
+export { idFromMac } from "../moddable/identity.js";

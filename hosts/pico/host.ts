@@ -1,0 +1,64 @@
+/*
+ * The Raspberry Pi Pico W host: an ECMA-419 Analog light sensor on GP26..GP28, a Digital LED (the
+ * on-board one, which the SDK's Digital drives through the Wi-Fi chip as pin 32, or one on a
+ * GPIO), the device id from the Wi-Fi MAC address and a Wi-Fi watcher. Board facts come from the
+ * SDK's pico_w host provider (the global `device` of mcconfig's -p pico/pico_w);
+ * hosts/pico/board.ts turns them and the config into settings.
+ */
+import type { BoardHost } from "nightlight/moddable/host";
+import { AnalogLightSensor, DigitalLed } from "nightlight/moddable/io";
+import { type RawConfig, text } from "nightlight/moddable/settings";
+import { type BoardSettings, boardSettings, describeBoard, idFromMac } from "nightlight/pico/board";
+import { PicoWiFi } from "nightlight/pico/wifi";
+
+let board: BoardSettings | undefined;
+let ssid: string | undefined;
+let wifiPassword: string | undefined;
+let wifi: PicoWiFi | undefined;
+
+function settings(): BoardSettings {
+	if (!board)
+		throw new Error("the Pico W host is used before configure()");
+	return board;
+}
+
+/** One interface object for the MAC address and the watcher; creating it starts the Wi-Fi chip. */
+function network(): PicoWiFi {
+	wifi ??= new PicoWiFi();
+	return wifi;
+}
+
+const host: BoardHost = {
+	name: "pico_w",
+	configure(config: RawConfig) {
+		const provider = device as unknown as { pin?: { led?: number }; Analog?: { default?: { pin?: number } } };
+		board = boardSettings(config, { ledPin: provider.pin?.led, analogPin: provider.Analog?.default?.pin });
+		ssid = text(config, "ssid");
+		wifiPassword = text(config, "password");
+	},
+	defaultId() {
+		const id = idFromMac(network().mac);
+		if (!id)
+			throw new Error("no MAC address to derive a device id from: set id=<name> on the mcconfig command line");
+		return id;
+	},
+	describe() {
+		return `${describeBoard(settings())} ssid=${ssid ?? "(none)"} MAC=${network().mac ?? "?"}`;
+	},
+	sensor() {
+		return new AnalogLightSensor({ pin: settings().sensorPin });
+	},
+	led() {
+		const { ledPin, ledActiveLow } = settings();
+		return new DigitalLed({ pin: ledPin, activeLow: ledActiveLow });
+	},
+	keepNetwork(log) {
+		if (!ssid) {
+			log("error", "wifi", "no Wi-Fi network configured: build with ssid=<network> password=<secret> on the mcconfig command line");
+			return;
+		}
+		network().keep({ ssid, password: wifiPassword, log });
+	},
+};
+
+export default host;

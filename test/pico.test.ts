@@ -1,0 +1,91 @@
+/*
+ * The firmware built as a Raspberry Pi Pico W image, through `npm run build:pico`. Runs only where
+ * $MODDABLE and the pico SDK ($PICO_ROOT or $PICO_SDK_DIR) are set: both are prerequisites users
+ * install from their own guides, never part of this repository. Elsewhere it prints
+ * "skipped: MODDABLE not set" or "skipped: pico SDK not set".
+ *
+ * It builds into a fresh folder (a pico build takes about a minute on 2 cores, more on a cold
+ * machine: the timeout is 15 minutes), then checks what a maker needs: a .uf2 exists, the build
+ * took the Pico W host and the Wi-Fi and broker settings, and the .elf fits the Pico W's 2 MB of
+ * flash and 264 KB of RAM with room to spare.
+ */
+import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import { spawnSync } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const MODDABLE = process.env.MODDABLE;
+const PICO = process.env.PICO_SDK_DIR ?? process.env.PICO_ROOT;
+const root = fileURLToPath(new URL("..", import.meta.url));
+const BUILD_TIMEOUT_MS = 15 * 60_000;
+const FLASH_BYTES = 2 * 1024 * 1024;
+const RAM_BYTES = 264 * 1024;
+
+if (!MODDABLE)
+	process.stdout.write("skipped: MODDABLE not set\n");
+else if (!PICO)
+	process.stdout.write("skipped: pico SDK not set\n");
+
+const suite = MODDABLE && PICO ? describe : describe.skip;
+
+/** `arm-none-eabi-size -A` as section name to bytes. */
+function sections(elf: string): Record<string, number> {
+	const size = spawnSync("arm-none-eabi-size", ["-A", elf], { encoding: "utf8" });
+	if (size.status !== 0)
+		throw new Error(`arm-none-eabi-size failed: ${size.stderr}`);
+	return Object.fromEntries([...size.stdout.matchAll(/^(\.\S+)\s+(\d+)\s+\d+$/gm)].map((match) => [match[1]!, Number(match[2])]));
+}
+
+suite("the Pico W image (npm run build:pico)", () => {
+	let out = "";
+	let app = "";
+	let work = "";
+	let output = "";
+
+	beforeAll(() => {
+		out = mkdtempSync(join(tmpdir(), "nightlight-pico-"));
+		app = join(out, "bin", "pico", "pico_w", "debug", "nightlight");
+		work = join(out, "tmp", "pico", "pico_w", "debug", "nightlight");
+	});
+	afterAll(() => {
+		if (out)
+			rmSync(out, { recursive: true, force: true });
+	});
+
+	test("a clean build with ssid=, password= and broker= gives a .uf2", () => {
+		const build = spawnSync(process.execPath, [join(root, "scripts", "build-pico.js"), `--out=${out}`,
+			"ssid=nightlight-test", "password=not-a-secret", "broker=mqtt://192.168.4.2:1883"],
+		{ cwd: root, encoding: "utf8", timeout: BUILD_TIMEOUT_MS - 30_000, maxBuffer: 64 * 1024 * 1024 });
+		output = `${build.stdout}\n${build.stderr}`;
+		if (build.status !== 0)
+			throw new Error(`npm run build:pico failed (${build.status ?? build.signal}):\n${output.split("\n").slice(-40).join("\n")}`);
+		expect(existsSync(join(app, "xs_pico.uf2"))).toBe(true);
+		expect(statSync(join(app, "xs_pico.uf2")).size).toBeGreaterThan(100_000);
+		expect(output).toContain(`nightlight for the Pico W: ${join(app, "xs_pico.uf2")}`);
+	}, BUILD_TIMEOUT_MS);
+
+	test("the image holds the Pico W host and the command line's settings", () => {
+		expect(existsSync(join(work, "modules", "nightlight", "pico", "board.xsb"))).toBe(true);
+		expect(existsSync(join(work, "modules", "nightlight", "pico", "wifi.xsb"))).toBe(true);
+		const config = readFileSync(join(work, "mc.config.js"), "utf8");
+		expect(config).toContain(`"ssid": "nightlight-test"`);
+		expect(config).toContain(`"broker": "mqtt://192.168.4.2:1883"`);
+	});
+
+	test("the .elf fits the Pico W's 2 MB flash and 264 KB RAM with room to spare", () => {
+		const size = sections(join(app, "xs_pico.elf"));
+		const flash = (size[".boot2"] ?? 0) + (size[".text"] ?? 0) + (size[".rodata"] ?? 0) + (size[".data"] ?? 0);
+		const ram = (size[".data"] ?? 0) + (size[".bss"] ?? 0);
+		process.stdout.write(`pico_w image: text ${size[".text"]}, rodata ${size[".rodata"]}, data ${size[".data"]}, bss ${size[".bss"]} bytes; flash ${flash}, static RAM ${ram}\n`);
+		expect(size[".text"]).toBeGreaterThan(0);
+		expect(flash).toBeLessThan(FLASH_BYTES);
+		expect(ram).toBeLessThan(RAM_BYTES);
+		// Room to spare: a quarter of the flash free,
+		expect(flash).toBeLessThan(FLASH_BYTES * 0.75);
+		// and half the RAM, since the XS machine's 128 KB (manifest "creation" static) and the
+		// network's buffers come from the heap left after data+bss.
+		expect(ram).toBeLessThan(RAM_BYTES / 2);
+	});
+});
