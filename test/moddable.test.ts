@@ -35,7 +35,8 @@ interface Message {
 suite("the app in the Moddable simulator (mcsim) with Mosquitto on 127.0.0.1", () => {
 	const tools = join(MODDABLE ?? "", "build", "bin", "lin", "release");
 	const id = `nl-sim-${process.pid}`;
-	const work = mkdtempSync(join(tmpdir(), "nightlight-moddable-"));
+	// Made in beforeAll, so a skipped run leaves nothing behind.
+	let work = "";
 	const processes: ChildProcess[] = [];
 	const messages: Message[] = [];
 	let simOutput = "";
@@ -84,6 +85,7 @@ suite("the app in the Moddable simulator (mcsim) with Mosquitto on 127.0.0.1", (
 	}
 
 	beforeAll(async () => {
+		work = mkdtempSync(join(tmpdir(), "nightlight-moddable-"));
 		for (const tool of ["mosquitto", "Xvfb", "xdotool", "import", "stdbuf"]) {
 			if (spawnSync("sh", ["-c", `command -v ${tool}`]).status !== 0)
 				throw new Error(`${tool} is needed for this check: install mosquitto, xvfb, xdotool, imagemagick and coreutils`);
@@ -141,7 +143,8 @@ suite("the app in the Moddable simulator (mcsim) with Mosquitto on 127.0.0.1", (
 		client?.end(true);
 		for (const child of processes.reverse())
 			child.kill();
-		rmSync(join(work, "build"), { recursive: true, force: true });
+		if (work)
+			rmSync(work, { recursive: true, force: true });
 	});
 
 	test("it says online and publishes {\"light\":N} to <id>/telemetry", async () => {
