@@ -5,11 +5,11 @@
  * settings.
  */
 import Net from "net";
-import { type BoardSettings, boardSettings, idFromMac } from "nightlight/esp32/board";
+import { type BoardSettings, boardSettings } from "nightlight/esp32/board";
 import { WiFiKeeper } from "nightlight/esp32/wifi";
-import type { BoardHost } from "nightlight/moddable/host";
+import { type BoardHost, NO_WIFI, boardId, providerPins, wifiSettings } from "nightlight/moddable/host";
 import { AnalogLightSensor, DigitalLed } from "nightlight/moddable/io";
-import { type RawConfig, text } from "nightlight/moddable/settings";
+import type { RawConfig } from "nightlight/moddable/settings";
 
 let board: BoardSettings | undefined;
 let ssid: string | undefined;
@@ -24,16 +24,11 @@ function settings(): BoardSettings {
 const host: BoardHost = {
 	name: "esp32",
 	configure(config: RawConfig) {
-		const provider = device as unknown as { pin?: { led?: number }; Analog?: { default?: { pin?: number } } };
-		board = boardSettings(config, { ledPin: provider.pin?.led, analogPin: provider.Analog?.default?.pin });
-		ssid = text(config, "ssid");
-		wifiPassword = text(config, "password");
+		board = boardSettings(config, providerPins());
+		({ ssid, password: wifiPassword } = wifiSettings(config));
 	},
 	defaultId() {
-		const id = idFromMac(Net.get("MAC"));
-		if (!id)
-			throw new Error("no MAC address to derive a device id from: set id=<name> on the mcconfig command line");
-		return id;
+		return boardId(Net.get("MAC"));
 	},
 	describe() {
 		const { sensorPin, attenuation, ledPin, ledActiveLow } = settings();
@@ -49,7 +44,7 @@ const host: BoardHost = {
 	},
 	keepNetwork(log) {
 		if (!ssid) {
-			log("error", "wifi", "no Wi-Fi network configured: build with ssid=<network> password=<secret> on the mcconfig command line");
+			log("error", "wifi", NO_WIFI);
 			return;
 		}
 		new WiFiKeeper({ ssid, password: wifiPassword, log }).start();

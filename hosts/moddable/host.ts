@@ -5,7 +5,8 @@
  */
 import type { DeviceEvent } from "nightlight/device";
 import type { Led, LightSensor, Log } from "nightlight/ports";
-import type { RawConfig } from "nightlight/moddable/settings";
+import { idFromMac } from "nightlight/moddable/identity";
+import { type RawConfig, text } from "nightlight/moddable/settings";
 
 export interface BoardHost {
 	/** What this host is, for the start-up log: "esp32", "simulator". */
@@ -23,3 +24,24 @@ export interface BoardHost {
 	/** Told what the device does (for a status display). */
 	onEvent?(event: DeviceEvent): void;
 }
+
+/** The pins a board's host provider names (the global `device` of mcconfig's -p <platform>/<board>), if any. */
+export function providerPins(): { ledPin: number | undefined; analogPin: number | undefined } {
+	const provider = (globalThis as { device?: { pin?: { led?: number }; Analog?: { default?: { pin?: number } } } }).device;
+	return { ledPin: provider?.pin?.led, analogPin: provider?.Analog?.default?.pin };
+}
+
+/** The Wi-Fi network a board joins: `ssid=` and `password=` on the mcconfig command line. */
+export function wifiSettings(config: RawConfig): { ssid: string | undefined; password: string | undefined } {
+	return { ssid: text(config, "ssid"), password: text(config, "password") };
+}
+
+/** The board's MAC-based id, or an error saying how to name the device instead. */
+export function boardId(mac: string | undefined): string {
+	const id = idFromMac(mac);
+	if (!id)
+		throw new Error("no MAC address to derive a device id from: set id=<name> on the mcconfig command line");
+	return id;
+}
+
+export const NO_WIFI = "no Wi-Fi network configured: build with ssid=<network> password=<secret> on the mcconfig command line";

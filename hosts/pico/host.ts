@@ -5,10 +5,10 @@
  * SDK's pico_w host provider (the global `device` of mcconfig's -p pico/pico_w);
  * hosts/pico/board.ts turns them and the config into settings.
  */
-import type { BoardHost } from "nightlight/moddable/host";
+import { type BoardHost, NO_WIFI, boardId, providerPins, wifiSettings } from "nightlight/moddable/host";
 import { AnalogLightSensor, DigitalLed } from "nightlight/moddable/io";
-import { type RawConfig, text } from "nightlight/moddable/settings";
-import { type BoardSettings, boardSettings, describeBoard, idFromMac } from "nightlight/pico/board";
+import type { RawConfig } from "nightlight/moddable/settings";
+import { type BoardSettings, boardSettings, describeBoard } from "nightlight/pico/board";
 import { PicoWiFi } from "nightlight/pico/wifi";
 
 let board: BoardSettings | undefined;
@@ -31,16 +31,11 @@ function network(): PicoWiFi {
 const host: BoardHost = {
 	name: "pico_w",
 	configure(config: RawConfig) {
-		const provider = device as unknown as { pin?: { led?: number }; Analog?: { default?: { pin?: number } } };
-		board = boardSettings(config, { ledPin: provider.pin?.led, analogPin: provider.Analog?.default?.pin });
-		ssid = text(config, "ssid");
-		wifiPassword = text(config, "password");
+		board = boardSettings(config, providerPins());
+		({ ssid, password: wifiPassword } = wifiSettings(config));
 	},
 	defaultId() {
-		const id = idFromMac(network().mac);
-		if (!id)
-			throw new Error("no MAC address to derive a device id from: set id=<name> on the mcconfig command line");
-		return id;
+		return boardId(network().mac);
 	},
 	describe() {
 		return `${describeBoard(settings())} ssid=${ssid ?? "(none)"} MAC=${network().mac ?? "?"}`;
@@ -54,7 +49,7 @@ const host: BoardHost = {
 	},
 	keepNetwork(log) {
 		if (!ssid) {
-			log("error", "wifi", "no Wi-Fi network configured: build with ssid=<network> password=<secret> on the mcconfig command line");
+			log("error", "wifi", NO_WIFI);
 			return;
 		}
 		network().keep({ ssid, password: wifiPassword, log });
