@@ -31,12 +31,28 @@ run("the dashboard in a browser", () => {
 	const output = { text: "" };
 	const stateDir = mkdtempSync(join(tmpdir(), "nightlight-dashboard-"));
 
-	beforeAll(async () => {
-		const args = ["up", "--mqtt-port", String(await freePort()), "--ws-port", String(await freePort()), "--http-port", String(await freePort()), "--state-dir", stateDir, "--id", ID, "--light", "600"];
+	let args: string[];
+
+	/** Starts `nightlight up` and waits for its banner; the same ports each time. */
+	async function startUp(): Promise<string> {
+		output.text = "";
 		child = spawn(process.execPath, ["dist/nightlight.js", ...args], { env: { ...process.env, NIGHTLIGHT_LOG_LEVEL: "warn" } });
 		child.stdout.on("data", (chunk) => (output.text += chunk));
 		child.stderr.on("data", (chunk) => (output.text += chunk));
-		url = await until(() => /dashboard\s+(http:\/\/\S+)/.exec(output.text)?.[1], "the dashboard's address in the banner", 10_000);
+		return until(() => /dashboard\s+(http:\/\/\S+)/.exec(output.text)?.[1], "the dashboard's address in the banner", 10_000);
+	}
+
+	async function stopUp(): Promise<void> {
+		if (!child || child.exitCode !== null)
+			return;
+		const exited = new Promise((resolve) => child.once("exit", resolve));
+		child.kill("SIGINT");
+		await exited;
+	}
+
+	beforeAll(async () => {
+		args = ["up", "--mqtt-port", String(await freePort()), "--ws-port", String(await freePort()), "--http-port", String(await freePort()), "--state-dir", stateDir, "--id", ID, "--light", "600"];
+		url = await startUp();
 		browser = await chromium.launch({
 			executablePath: CHROMIUM,
 			headless: true,
@@ -48,11 +64,7 @@ run("the dashboard in a browser", () => {
 
 	afterAll(async () => {
 		await browser?.close();
-		if (child && child.exitCode === null) {
-			const exited = new Promise((resolve) => child.once("exit", resolve));
-			child.kill("SIGINT");
-			await exited;
-		}
+		await stopUp();
 		rmSync(stateDir, { recursive: true, force: true });
 	});
 
@@ -97,4 +109,21 @@ run("the dashboard in a browser", () => {
 		await page.locator(`[data-testid="mode-device-${ID}-auto"]`).click();
 		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="false"]`, { timeout: 2_000 });
 	}, 30_000);
+
+	test("after a restart the page reconnects by itself, and an override survives the restart", async () => {
+		await page.locator(`[data-testid="mode-device-${ID}-off"]`).click();
+		await page.waitForSelector(`[data-testid="mode-device-${ID}-off"].active`, { timeout: 2_000 });
+		await stopUp();
+		await page.waitForSelector("#link.down", { timeout: 5_000 });
+		expect(await startUp()).toBe(url);
+		await page.waitForFunction(`document.getElementById("link").textContent === "live"`, undefined, { timeout: 10_000 });
+		// The override was saved in the state directory and loaded again: dark in spite of the slider.
+		await page.waitForSelector(`[data-testid="mode-device-${ID}-off"].active`, { timeout: 5_000 });
+		await slide(100);
+		await page.waitForTimeout(1_000);
+		expect(await page.locator(`[data-testid="lamp-device-${ID}"]`).getAttribute("data-on")).toBe("false");
+		await page.locator(`[data-testid="mode-device-${ID}-auto"]`).click();
+		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="true"]`, { timeout: 2_000 });
+		await page.screenshot({ path: "test-results/dashboard-after-restart.png" });
+	}, 40_000);
 });
