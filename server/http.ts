@@ -99,7 +99,13 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 	});
 
 	const routes = async (request: IncomingMessage, url: URL): Promise<[number, unknown]> => {
-		const parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+		let parts: string[];
+		try {
+			parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+		}
+		catch {
+			throw new HttpError(400, `bad escape in ${url.pathname}`);
+		}
 		const method = request.method ?? "GET";
 		const only = (allowed: string) => {
 			if (method !== allowed)

@@ -99,6 +99,7 @@ describe("the HTTP API", () => {
 		["DELETE", "/api/overrides/device/none", undefined, 404, /no override/],
 		["PUT", "/api/overrides/device/a", JSON.stringify({ mode: "on", pad: "x".repeat(5000) }), 413, /too large/],
 		["GET", "/nothing.html", undefined, 404, /not found/],
+		["POST", "/api/devices/%E0%A4%A/light", `{"light":1}`, 400, /bad escape/],
 		["GET", "/../../etc/passwd", undefined, 404, /not found/],
 	])("%s %s (case %#) → %i with a message", async (method, path, body, status, message) => {
 		const response = await call(method, path, body);
