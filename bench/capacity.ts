@@ -57,7 +57,7 @@ function serverUsage(pid: number): { cpuTicks: number; rssMb: number } {
 export async function capacity(broker: TestBroker, fleets: number[], stageMs = 20_000, processes = 1): Promise<CapacityStage[]> {
 	const share = processes > 1 ? ["--share", "capacity"] : [];
 	const servers: ChildProcess[] = Array.from({ length: processes }, () =>
-		spawn(process.execPath, ["dist/nightlight.js", "server", "--broker", broker.url, "--log-level", "error", ...share], { stdio: "ignore" }));
+		spawn(process.execPath, ["dist/nightlight.js", "server", "--http-port", "0", "--broker", broker.url, "--log-level", "error", ...share], { stdio: "ignore" }));
 	const usage = () => servers.map((server) => serverUsage(server.pid!)).reduce((sum, item) => ({ cpuTicks: sum.cpuTicks + item.cpuTicks, rssMb: sum.rssMb + item.rssMb }));
 	const results: CapacityStage[] = [];
 	const pending = new Map<string, number>();

@@ -4,6 +4,7 @@
  * exits with code 2; faults at run time are logged and retried, never a stack trace.
  */
 import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
 import { isDeviceId } from "../src/contract.js";
 import { DEFAULT_GRACE_MS, DEFAULT_REPORT, DEFAULT_SAMPLE_PERIOD_MS } from "../src/device.js";
 import { messageOf } from "../src/errors.js";
@@ -16,7 +17,9 @@ import { defaultDeviceId } from "../hosts/node/identity.js";
 import { LOG_LEVELS, consoleLog } from "../runtime/node/log.js";
 import { checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
 import { parseLevel } from "../hosts/node/sensor.js";
+import { type HttpApi, type SimulatedSensor, startHttpApi } from "../server/http.js";
 import { startNodeServer } from "../server/node.js";
+import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
 import { BrokerError, startBroker } from "./broker.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
 
@@ -53,6 +56,13 @@ const RULE_OPTIONS: OptionSpec[] = [
 
 const SHARE_OPTION: OptionSpec = { name: "share", kind: "string", value: "GROUP", help: "split the fleet with the other servers of this group (MQTT shared subscriptions; Mosquitto, EMQX, HiveMQ)" };
 
+const SERVER_OPTIONS: OptionSpec[] = [
+	{ name: "groups", kind: "string", value: "FILE", help: "JSON file of groups: sensors that decide together for the LEDs they name (see docs/fleet.md); without it each device decides alone" },
+	{ name: "state-dir", kind: "string", value: "DIR", default: DEFAULT_STATE_DIR, help: "folder where the overrides are kept across restarts" },
+	{ name: "http-port", kind: "integer", min: 0, max: 65535, default: 8080, help: "port of the dashboard and the HTTP API (0: any free port)" },
+	{ name: "http-listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the dashboard and the HTTP API listen on; 0.0.0.0 opens them to your network, with no password" },
+];
+
 const LISTEN_OPTIONS: OptionSpec[] = [
 	{ name: "listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the broker listens on; 0.0.0.0 opens it to your network" },
 	{ name: "mqtt-port", kind: "integer", min: 0, max: 65535, default: 1883, help: "MQTT port (0: any free port)" },
@@ -74,7 +84,7 @@ const COMMANDS: Record<string, Command> = {
 	up: {
 		usage: "nightlight up [options]",
 		summary: "Runs the whole nightlight on this machine: an MQTT broker, the server and one simulated device.\nType a light level 0..1023 and Enter to change the simulated light.",
-		options: [...LISTEN_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, LOG_OPTION],
+		options: [...LISTEN_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, ...SERVER_OPTIONS, LOG_OPTION],
 		run: runUp,
 	},
 	device: {
@@ -86,7 +96,7 @@ const COMMANDS: Record<string, Command> = {
 	server: {
 		usage: "nightlight server [options]",
 		summary: "Runs the nightlight server: reads every device's telemetry and commands its LED.",
-		options: [...CONNECTION_OPTIONS, ...RULE_OPTIONS, SHARE_OPTION, LOG_OPTION],
+		options: [...CONNECTION_OPTIONS, ...RULE_OPTIONS, SHARE_OPTION, ...SERVER_OPTIONS, LOG_OPTION],
 		run: runServer,
 	},
 	broker: {
@@ -198,6 +208,24 @@ function checkValues(values: Values): void {
 		throw new ConfigError("--password needs --username: MQTT sends no password without a user name");
 	if (values.threshold !== undefined)
 		checkRule({ threshold: values.threshold as number, hysteresis: values.hysteresis as number });
+	if (typeof values.groups === "string") {
+		if (values.share !== undefined)
+			throw new ConfigError("--groups cannot be used with --share: a group decides from all its sensors' readings, and shared subscriptions split them between servers; run one server with --groups (see docs/fleet.md)");
+		try {
+			loadGroupsFile(values.groups, { threshold: values.threshold as number, hysteresis: values.hysteresis as number });
+		}
+		catch (error) {
+			throw new ConfigError(`--groups: ${messageOf(error)}`);
+		}
+	}
+	if (typeof values["state-dir"] === "string") {
+		try {
+			new OverrideFile(values["state-dir"]).load();
+		}
+		catch (error) {
+			throw new ConfigError(`--state-dir: ${messageOf(error)}`);
+		}
+	}
 }
 
 function reportOf(values: Values): Partial<ReportOptions> {
@@ -256,18 +284,55 @@ function readLightFromStdin(node: NodeDevice, log: Log): void {
 	lines.on("error", () => undefined);
 }
 
-function startServer(values: Values, log: Log, url: string): Running {
-	return startNodeServer({
+/** The dashboard's files: next to dist/nightlight.js once built. */
+const DASHBOARD_DIR = fileURLToPath(new URL("./dashboard/", import.meta.url));
+
+async function startServer(values: Values, log: Log, url: string, simulated?: Map<string, SimulatedSensor>): Promise<Running & { http: HttpApi }> {
+	const rule = { threshold: values.threshold as number, hysteresis: values.hysteresis as number };
+	let http: HttpApi | undefined;
+	const node = startNodeServer({
 		url,
 		username: values.username as string | undefined,
 		password: values.password as string | undefined,
 		caFile: values.ca as string | undefined,
 		pin: values.pin as string | undefined,
 		servername: values.servername as string | undefined,
-		rule: { threshold: values.threshold as number, hysteresis: values.hysteresis as number },
+		rule,
 		share: values.share as string | undefined,
+		groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],
+		stateDir: values["state-dir"] as string,
 		log,
+		onEvent: (event) => http?.send(event),
 	});
+	const host = values["http-listen"] as string;
+	const port = values["http-port"] as number;
+	try {
+		http = await startHttpApi({
+			server: node.server,
+			log,
+			host,
+			port,
+			...(simulated ? { simulated } : {}),
+			brokerUp: () => node.client.connected,
+			staticDirs: [DASHBOARD_DIR],
+			onOverrides: (overrides) => node.saveOverrides(overrides),
+		});
+	}
+	catch (error) {
+		await node.stop();
+		const code = (error as NodeJS.ErrnoException).code;
+		if (code === "EADDRINUSE")
+			throw new BrokerError(`port ${port} on ${host} is already in use, so the dashboard cannot start: stop the other program or choose another port with --http-port`);
+		throw new BrokerError(`the dashboard cannot listen on ${host}:${port}: ${messageOf(error)}`);
+	}
+	const api = http;
+	return {
+		http: api,
+		stop: async () => {
+			await api.close();
+			await node.stop();
+		},
+	};
 }
 
 async function runDevice(values: Values, log: Log): Promise<Running> {
@@ -277,7 +342,9 @@ async function runDevice(values: Values, log: Log): Promise<Running> {
 }
 
 async function runServer(values: Values, log: Log): Promise<Running> {
-	return startServer(values, log, values.broker as string);
+	const server = await startServer(values, log, values.broker as string);
+	process.stdout.write(`server → ${redactUrl(values.broker as string)}; dashboard and HTTP API at ${server.http.url}\n`);
+	return server;
 }
 
 async function runBroker(values: Values, log: Log): Promise<Running> {
@@ -302,25 +369,28 @@ async function runUp(values: Values, log: Log): Promise<Running> {
 	const local = broker.host === "0.0.0.0" || broker.host === "::" ? `mqtt://127.0.0.1:${broker.mqttPort}` : broker.mqttUrl;
 	const id = (values.id as string | undefined) ?? defaultDeviceId();
 	const { threshold, hysteresis } = values;
-	process.stdout.write([
-		"nightlight is up:",
-		...brokerLines(broker),
-		`  server           threshold ${threshold}, hysteresis ${hysteresis}: the LED goes on below ${threshold} and off at ${Number(threshold) + Number(hysteresis)} or above`,
-		`  device           ${id}, light ${values.light}: topics ${id}/telemetry, /commands, /state, /status`,
-		"Type a light level 0..1023 and Enter to change the simulated light (dark is low). Ctrl-C stops.",
-		"",
-	].join("\n"));
-	let server: Running | undefined;
+	const simulated = new Map<string, SimulatedSensor>();
+	let server: (Running & { http: HttpApi }) | undefined;
 	let device: NodeDevice | undefined;
 	try {
-		server = startServer(values, log, local);
+		server = await startServer(values, log, local, simulated);
 		device = startDevice({ ...values, id }, log, local);
+		simulated.set(id, device.sensor);
 	}
 	catch (error) {
 		await server?.stop();
 		await broker.close();
 		throw error;
 	}
+	process.stdout.write([
+		"nightlight is up:",
+		...brokerLines(broker),
+		`  server           threshold ${threshold}, hysteresis ${hysteresis}: the LED goes on below ${threshold} and off at ${Number(threshold) + Number(hysteresis)} or above`,
+		`  dashboard        ${server.http.url}  (and the HTTP API under ${server.http.url}api/)`,
+		`  device           ${id}, light ${values.light}: topics ${id}/telemetry, /commands, /state, /status`,
+		"Type a light level 0..1023 and Enter to change the simulated light (dark is low). Ctrl-C stops.",
+		"",
+	].join("\n"));
 	const running = device;
 	return {
 		stop: async () => {

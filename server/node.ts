@@ -3,7 +3,10 @@ import type { Log } from "../src/ports.js";
 import type { RuleOptions } from "../src/rule.js";
 import { nodeClock } from "../runtime/node/clock.js";
 import { type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../runtime/node/mqtt.js";
+import type { GroupConfig } from "./groups.js";
+import type { Override } from "./overrides.js";
 import { Server, type ServerEvent, serverWill } from "./server.js";
+import { OverrideFile } from "./state.js";
 
 export interface NodeServerOptions {
 	url: string;
@@ -17,6 +20,9 @@ export interface NodeServerOptions {
 	rule: RuleOptions;
 	/** Shared-subscription group, to split the fleet with other servers. */
 	share?: string | undefined;
+	groups?: GroupConfig[] | undefined;
+	/** Where the overrides are kept across restarts; undefined: not kept. */
+	stateDir?: string | undefined;
 	log: Log;
 	onEvent?: (event: ServerEvent) => void;
 }
@@ -24,10 +30,15 @@ export interface NodeServerOptions {
 export interface NodeServer {
 	server: Server;
 	client: NodeMqttClient;
+	/** Saves the overrides in force to the state directory (the HTTP API calls it after each change). */
+	saveOverrides(overrides: Override[]): void;
 	stop(): Promise<void>;
 }
 
 export function startNodeServer(options: NodeServerOptions): NodeServer {
+	// Read before connecting: a damaged state file is a configuration error, not a run-time fault.
+	const file = options.stateDir === undefined ? undefined : new OverrideFile(options.stateDir);
+	const overrides = file?.load() ?? [];
 	const suffix = Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, "0");
 	const client = connectMqtt({
 		url: options.url,
@@ -50,6 +61,8 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 			log: options.log,
 			rule: options.rule,
 			share: options.share,
+			groups: options.groups ?? [],
+			overrides,
 			...(options.onEvent ? { onEvent: options.onEvent } : {}),
 		});
 	}
@@ -61,6 +74,16 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 	return {
 		server,
 		client,
+		saveOverrides(list) {
+			if (!file)
+				return;
+			try {
+				file.save(list);
+			}
+			catch (error) {
+				options.log("error", "server", `cannot save the overrides to ${file.path}: ${(error as Error).message}`);
+			}
+		},
 		stop: () => endClient(client, () => server.stop()),
 	};
 }

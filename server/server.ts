@@ -32,10 +32,12 @@ import {
 	ALL_STATUS,
 	ALL_TELEMETRY,
 	type Availability,
+	type Mode,
 	SERVER_STATUS_TOPIC,
 	encodeCommand,
 	parseAvailability,
 	parseCommand,
+	parseState,
 	parseTelemetry,
 	parseTopic,
 	topics,
@@ -44,8 +46,12 @@ import { messageOf } from "../src/errors.js";
 import { Link, type LinkPolicy } from "../src/link.js";
 import type { Clock, Log, MqttClient, Payload } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
+import { type GroupConfig, aggregate } from "./groups.js";
+import { type Override, type OverrideKind, overrideKey } from "./overrides.js";
 
 const TAG = "server";
+/** Every device's retained state: what its LED does and in which mode, for the API. Never shared. */
+const ALL_STATE = "+/state";
 const REJECT_LOG_WINDOW_MS = 10_000;
 const REJECT_LOG_PER_WINDOW = 5;
 /** A reading taken longer ago than this is history, not a reason to switch the LED. */
@@ -64,6 +70,10 @@ export interface ServerOptions {
 	link?: Partial<LinkPolicy>;
 	/** The shared-subscription group of servers that split the fleet; undefined: this server sees every device. */
 	share?: string | undefined;
+	/** Groups of sensors that decide together (server/groups.ts); a device in no group decides alone. */
+	groups?: GroupConfig[];
+	/** Overrides in force at start (e.g. loaded from the state file). */
+	overrides?: Override[];
 	/** Told about each decision, for a display or a benchmark. A throwing listener is logged. */
 	onEvent?: (event: ServerEvent) => void;
 }
@@ -71,7 +81,36 @@ export interface ServerOptions {
 export type ServerEvent =
 	| { type: "telemetry"; id: string; light: number; replayed: boolean }
 	| { type: "command"; id: string; led_on: boolean; reason: "changed" | "online" }
-	| { type: "availability"; id: string; availability: Availability };
+	| { type: "availability"; id: string; availability: Availability }
+	| { type: "state"; id: string; led_on: boolean; mode: Mode }
+	| { type: "group"; name: string; light: number | undefined; fresh: number; led_on: boolean | undefined }
+	| { type: "overrides"; overrides: Override[] };
+
+/** What the server knows of a group, for the API. */
+export interface GroupStatus {
+	name: string;
+	sensors: string[];
+	leds: string[];
+	aggregate: GroupConfig["aggregate"];
+	staleMs: number;
+	minFresh: number;
+	threshold: number;
+	hysteresis: number;
+	/** The aggregate of the fresh readings at the last decision, and how many there were. */
+	light: number | undefined;
+	fresh: number;
+	/** The group's own decision (before overrides of the group or of its devices). */
+	ledOn: boolean | undefined;
+	decidedAt: number | undefined;
+}
+
+interface GroupRecord {
+	config: GroupConfig;
+	light: number | undefined;
+	fresh: number;
+	ledOn: boolean | undefined;
+	decidedAt: number | undefined;
+}
 
 export interface DeviceRecord {
 	id: string;
@@ -85,7 +124,10 @@ export interface DeviceRecord {
 	/** The sample time of the newest reading that carried one. */
 	sampleTs: number | undefined;
 	availability: Availability | undefined;
-	lastSeen: number;
+	lastSeen: number | undefined;
+	/** What the device last said it does, on `<id>/state`. */
+	ledState: boolean | undefined;
+	mode: Mode | undefined;
 }
 
 export interface ServerStats {
@@ -107,6 +149,11 @@ export class Server {
 	#onEvent: ((event: ServerEvent) => void) | undefined;
 	#share: string | undefined;
 	#devices = new Map<string, DeviceRecord>();
+	#groups = new Map<string, GroupRecord>();
+	/** Device id → the groups its readings feed; device id → the group that commands its LED. */
+	#sensorOf = new Map<string, GroupRecord[]>();
+	#ledOf = new Map<string, GroupRecord>();
+	#overrides = new Map<string, Override>();
 	#stats = { telemetry: 0, replayed: 0, outOfOrder: 0, commands: 0, rejected: 0 };
 	#link: Link;
 	#running = false;
@@ -125,6 +172,24 @@ export class Server {
 		if (options.share !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(options.share))
 			throw new RangeError(`share group must be 1..64 letters, digits, "_", "." or "-", got ${JSON.stringify(options.share)}`);
 		this.#share = options.share;
+		const groups = options.groups ?? [];
+		if (this.#share !== undefined && groups.length > 0)
+			throw new RangeError("groups cannot be used with share yet: a group's decision needs all its sensors' readings, and shared subscriptions split them between servers; run one server for grouped devices");
+		for (const config of groups) {
+			checkRule(config.rule);
+			const group: GroupRecord = { config, light: undefined, fresh: 0, ledOn: undefined, decidedAt: undefined };
+			this.#groups.set(config.name, group);
+			for (const id of config.sensors)
+				this.#sensorOf.set(id, [...(this.#sensorOf.get(id) ?? []), group]);
+			for (const id of config.leds)
+				this.#ledOf.set(id, group);
+		}
+		for (const override of options.overrides ?? []) {
+			if (override.kind === "group" && !this.#groups.has(override.id))
+				this.#log("warn", TAG, `dropping the override of group ${override.id}: no such group in the configuration`);
+			else
+				this.#overrides.set(overrideKey(override.kind, override.id), { ...override });
+		}
 		const linkOptions: ConstructorParameters<typeof Link>[0] = {
 			mqtt: options.mqtt,
 			clock: options.clock,
@@ -157,6 +222,59 @@ export class Server {
 		return [...this.#devices.values()].map((record) => ({ ...record }));
 	}
 
+	groups(): GroupStatus[] {
+		return [...this.#groups.values()].map(({ config, light, fresh, ledOn, decidedAt }) => ({
+			name: config.name,
+			sensors: [...config.sensors],
+			leds: [...config.leds],
+			aggregate: config.aggregate,
+			staleMs: config.staleMs,
+			minFresh: config.minFresh,
+			threshold: this.#override("group", config.name)?.threshold ?? config.rule.threshold,
+			hysteresis: config.rule.hysteresis,
+			light,
+			fresh,
+			ledOn,
+			decidedAt,
+		}));
+	}
+
+	overrides(): Override[] {
+		return [...this.#overrides.values()].map((override) => ({ ...override }));
+	}
+
+	/** The threshold that decides a device alone: its override's, or the server's. */
+	thresholdOf(id: string): number {
+		const group = this.#ledOf.get(id);
+		if (group)
+			return this.#override("group", group.config.name)?.threshold ?? group.config.rule.threshold;
+		return this.#override("device", id)?.threshold ?? this.#rule.threshold;
+	}
+
+	/**
+	 * Forces a device or a group on or off, or back to the rule, and decides again at once.
+	 * Returns an error for a group that is not configured.
+	 */
+	setOverride(override: Override): { ok: true } | { ok: false; error: string } {
+		if (override.kind === "group" && !this.#groups.has(override.id))
+			return { ok: false, error: `no group named ${JSON.stringify(override.id)}` };
+		this.#overrides.set(overrideKey(override.kind, override.id), { ...override });
+		this.#log("info", TAG, `override ${override.kind} ${override.id}: ${override.mode}${override.threshold === undefined ? "" : `, threshold ${override.threshold}`}`);
+		this.#emit({ type: "overrides", overrides: this.overrides() });
+		this.#overridden(override.kind, override.id);
+		return { ok: true };
+	}
+
+	/** Removes an override; false when there was none. */
+	clearOverride(kind: OverrideKind, id: string): boolean {
+		if (!this.#overrides.delete(overrideKey(kind, id)))
+			return false;
+		this.#log("info", TAG, `override ${kind} ${id} removed`);
+		this.#emit({ type: "overrides", overrides: this.overrides() });
+		this.#overridden(kind, id);
+		return true;
+	}
+
 	start(): void {
 		if (this.#running)
 			return;
@@ -180,7 +298,7 @@ export class Server {
 
 	#connected(): void {
 		const shared = (topic: string) => (this.#share === undefined ? topic : `$share/${this.#share}/${topic}`);
-		const topics = [shared(ALL_TELEMETRY), shared(ALL_STATUS), SERVER_STATUS_TOPIC];
+		const topics = [shared(ALL_TELEMETRY), shared(ALL_STATUS), SERVER_STATUS_TOPIC, ALL_STATE];
 		if (this.#share !== undefined)
 			topics.push(ALL_COMMANDS);
 		this.#log("info", TAG, `connected; watching ${topics.join(", ")}`);
@@ -211,6 +329,8 @@ export class Server {
 				this.#telemetry(parsed.id, payload, retained);
 			else if (parsed.kind === "status")
 				this.#status(parsed.id, payload);
+			else if (parsed.kind === "state")
+				this.#state(parsed.id, payload);
 			else if (parsed.kind === "commands" && this.#share !== undefined)
 				this.#followCommand(parsed.id, payload);
 		}
@@ -249,14 +369,116 @@ export class Server {
 			this.#stats.replayed++;
 			return;
 		}
-		const ledOn = decide(this.#rule, light, record.ledOn);
+		const groups = this.#sensorOf.get(id);
+		if (groups) {
+			for (const group of groups)
+				this.#decideGroup(group, now);
+		}
+		if (!groups || this.#ledOf.has(id))
+			this.#decideLed(id, now);
+	}
+
+	/** The group's decision from its fresh readings, then its LEDs'. */
+	#decideGroup(group: GroupRecord, now: number): void {
+		const { config } = group;
+		const fresh: number[] = [];
+		for (const id of config.sensors) {
+			const record = this.#devices.get(id);
+			if (record?.light !== undefined && record.lightAt !== undefined && now - record.lightAt <= config.staleMs)
+				fresh.push(record.light);
+		}
+		group.fresh = fresh.length;
+		if (fresh.length < config.minFresh) {
+			this.#log("debug", TAG, `group ${config.name}: ${fresh.length} fresh readings of ${config.minFresh} needed; no decision`);
+			this.#emit({ type: "group", name: config.name, light: group.light, fresh: fresh.length, led_on: group.ledOn });
+			return;
+		}
+		const light = aggregate(config.aggregate, fresh)!;
+		group.light = light;
+		const threshold = this.#override("group", config.name)?.threshold ?? config.rule.threshold;
+		const ledOn = decide({ threshold, hysteresis: config.rule.hysteresis }, light, group.ledOn);
+		if (ledOn !== group.ledOn) {
+			group.ledOn = ledOn;
+			group.decidedAt = now;
+			this.#log("info", TAG, `group ${config.name}: ${config.aggregate} ${light} of ${fresh.length} fresh readings → led_on ${ledOn}`);
+		}
+		this.#emit({ type: "group", name: config.name, light, fresh: fresh.length, led_on: group.ledOn });
+		for (const id of config.leds)
+			this.#decideLed(id, now);
+	}
+
+	/**
+	 * What one LED should do: its device's override, else its group's override or decision,
+	 * else (a device in no group) the rule on its own reading. Commands it when that changed.
+	 */
+	#decideLed(id: string, now: number): void {
+		const own = this.#override("device", id);
+		const group = this.#ledOf.get(id);
+		let ledOn: boolean | undefined;
+		let why: string;
+		if (own && own.mode !== "auto") {
+			ledOn = own.mode === "on";
+			why = `override ${own.mode}`;
+		}
+		else if (group) {
+			const forced = this.#override("group", group.config.name);
+			ledOn = forced && forced.mode !== "auto" ? forced.mode === "on" : group.ledOn;
+			why = forced && forced.mode !== "auto" ? `group ${group.config.name} override ${forced.mode}` : `group ${group.config.name}`;
+		}
+		else if (this.#sensorOf.has(id)) {
+			// A sensor of a group whose LED no group commands: its readings decide nothing alone.
+			return;
+		}
+		else {
+			const record = this.#devices.get(id);
+			if (record?.light === undefined)
+				return;
+			ledOn = decide({ threshold: own?.threshold ?? this.#rule.threshold, hysteresis: this.#rule.hysteresis }, record.light, record.ledOn);
+			why = `light ${record.light}`;
+		}
+		if (ledOn === undefined)
+			return;
+		const record = this.#devices.get(id) ?? this.#record(id, now, false);
 		if (ledOn === record.ledOn)
 			return;
 		record.ledOn = ledOn;
 		record.decidedAt = now;
 		record.seq++;
-		this.#log("info", TAG, `${id}: light ${light} → led_on ${ledOn}`);
+		this.#log("info", TAG, `${id}: ${why} → led_on ${ledOn}`);
 		this.#command(record, "changed");
+	}
+
+	#overridden(kind: OverrideKind, id: string): void {
+		const now = this.#clock.now();
+		if (kind === "group") {
+			const group = this.#groups.get(id);
+			if (group)
+				this.#decideGroup(group, now);
+		}
+		else {
+			this.#decideLed(id, now);
+		}
+	}
+
+	#override(kind: OverrideKind, id: string): Override | undefined {
+		return this.#overrides.get(overrideKey(kind, id));
+	}
+
+	#state(id: string, payload: Payload): void {
+		if (payloadLength(payload) === 0)
+			return;
+		const parsed = parseState(payload);
+		if (!parsed.ok) {
+			this.#reject(topics.state(id), parsed.error);
+			return;
+		}
+		const record = this.#record(id, this.#clock.now());
+		const { led_on, mode } = parsed.value;
+		if (record.ledState === led_on && record.mode === mode)
+			return;
+		record.ledState = led_on;
+		record.mode = mode;
+		this.#emit({ type: "state", id, led_on, mode });
 	}
 
 	#status(id: string, payload: Payload): void {
@@ -336,13 +558,15 @@ export class Server {
 		}
 	}
 
-	#record(id: string, now: number): DeviceRecord {
+	/** The device's record, made when first heard of; `seen`: a message from it arrived now. */
+	#record(id: string, now: number, seen = true): DeviceRecord {
 		let record = this.#devices.get(id);
 		if (!record) {
-			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, sampleTs: undefined, availability: undefined, lastSeen: now };
+			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, sampleTs: undefined, availability: undefined, lastSeen: undefined, ledState: undefined, mode: undefined };
 			this.#devices.set(id, record);
 		}
-		record.lastSeen = now;
+		if (seen)
+			record.lastSeen = now;
 		return record;
 	}
 

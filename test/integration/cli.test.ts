@@ -1,13 +1,20 @@
 /* The `nightlight` command as a user runs it: a child process, its output, its exit code. */
 import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { afterEach, describe, expect, test } from "@jest/globals";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
 import mqtt from "mqtt";
 import { freePort } from "../support/brokers.js";
 import { until } from "../support/wait.js";
 
 const CLI = "dist/nightlight.js";
 const children: ChildProcessWithoutNullStreams[] = [];
+const stateDir = mkdtempSync(join(tmpdir(), "nightlight-cli-"));
+const badGroups = join(stateDir, "bad-groups.json");
+writeFileSync(badGroups, `{"groups":[{"name":"pitch","sensors":["a"],"leds":[],"aggregate":"mode"}]}`);
+afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 function run(args: string[], env: Record<string, string> = {}) {
 	return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...cleanEnv(), ...env }, timeout: 15_000 });
@@ -74,6 +81,10 @@ describe("bad configuration: a clear message and exit code 2", () => {
 		[["device", "--pin", "md5/0123"], {}, `--pin: pin "md5/0123" is not a SHA-256 fingerprint`],
 		[["server", "--broker", "mqtts://127.0.0.1:8883", "--ca", "/nonexistent/ca.crt"], {}, "cannot read the CA file /nonexistent/ca.crt"],
 		[["fly"], {}, `unknown command "fly"`],
+		[["server", "--groups", "/nonexistent/groups.json"], {}, "--groups: /nonexistent/groups.json: ENOENT"],
+		[["server", "--groups", badGroups], {}, `groups[0].aggregate must be one of median, mean, min, max, got "mode"`],
+		[["server", "--groups", badGroups, "--share", "night"], {}, "--groups cannot be used with --share"],
+		[["up", "--http-port", "99999"], {}, "--http-port must be an integer from 0 to 65535"],
 	])("%j %j", (args, env, message) => {
 		const result = run(args as string[], env as Record<string, string>);
 		expect(result.status).toBe(2);
@@ -114,11 +125,13 @@ describe("nightlight up", () => {
 	test("telemetry within 10 s; typing 100 lights the LED, 700 darkens it", async () => {
 		const mqttPort = await freePort();
 		const wsPort = await freePort();
-		const { child, output } = start(["up", "--mqtt-port", String(mqttPort), "--ws-port", String(wsPort), "--id", "cli-up"]);
+		const { child, output } = start(["up", "--mqtt-port", String(mqttPort), "--ws-port", String(wsPort), "--http-port", String(await freePort()), "--state-dir", stateDir, "--id", "cli-up"]);
 		await until(() => output.text.includes("nightlight is up"), "the banner", 10_000);
 		expect(output.text).toContain(`mqtt://127.0.0.1:${mqttPort}`);
 		expect(output.text).toContain(`ws://127.0.0.1:${wsPort}`);
 		expect(output.text).toContain("this machine only");
+		const dashboard = /dashboard\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(output.text)?.[1];
+		expect(dashboard).toBeDefined();
 
 		const subscriber = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { reconnectPeriod: 0 });
 		const seen: Array<[string, string]> = [];
@@ -134,6 +147,8 @@ describe("nightlight up", () => {
 			child.stdin.write("700\n");
 			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && JSON.parse(text).led_on === false), "led_on false");
 			await until(() => output.text.lastIndexOf("LED off") > output.text.indexOf("LED on"), "LED off printed");
+			const devices = await (await fetch(new URL("/api/devices", dashboard))).json() as { devices: Array<{ id: string; simulated: boolean }> };
+			expect(devices.devices).toContainEqual(expect.objectContaining({ id: "cli-up", simulated: true }));
 		}
 		finally {
 			await subscriber.endAsync();

@@ -113,7 +113,7 @@ run("faults, against Mosquitto", () => {
 		cleanups.push(() => broker.stop());
 		const id = `killed-${process.pid}`;
 		const startServerProcess = () => {
-			const child = spawn(process.execPath, ["dist/nightlight.js", "server", "--broker", broker.url, "--log-level", "warn"], { stdio: "ignore" });
+			const child = spawn(process.execPath, ["dist/nightlight.js", "server", "--http-port", "0", "--broker", broker.url, "--log-level", "warn"], { stdio: "ignore" });
 			cleanups.push(() => { if (child.exitCode === null) child.kill("SIGKILL"); });
 			return child;
 		};

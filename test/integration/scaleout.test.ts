@@ -23,7 +23,7 @@ run("two servers sharing the fleet (Mosquitto)", () => {
 	const ids = Array.from({ length: DEVICES }, (_, i) => `share-${process.pid}-${i}`);
 
 	function startServer(): ChildProcess {
-		const child = spawn(process.execPath, ["dist/nightlight.js", "server", "--broker", broker.url, "--share", "nightlight", "--hysteresis", "0", "--log-level", "warn"], { stdio: "ignore" });
+		const child = spawn(process.execPath, ["dist/nightlight.js", "server", "--http-port", "0", "--broker", broker.url, "--share", "nightlight", "--hysteresis", "0", "--log-level", "warn"], { stdio: "ignore" });
 		servers.push(child);
 		return child;
 	}

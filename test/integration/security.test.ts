@@ -192,7 +192,7 @@ run("security, against the reference Mosquitto", () => {
 
 	test("the CLI: mqtts:// with the CA from --ca and the password from NIGHTLIGHT_PASSWORD, never shown", async () => {
 		const secret = passwords.get("nightlight-server")!;
-		const child = spawn(process.execPath, ["dist/nightlight.js", "server", "--broker", tlsUrl, "--ca", ca, "--username", "nightlight-server", "--pin", pinOf(ca)],
+		const child = spawn(process.execPath, ["dist/nightlight.js", "server", "--http-port", "0", "--broker", tlsUrl, "--ca", ca, "--username", "nightlight-server", "--pin", pinOf(ca)],
 			{ env: { ...process.env, NIGHTLIGHT_PASSWORD: secret }, stdio: ["ignore", "pipe", "pipe"] });
 		cleanups.push(() => { if (child.exitCode === null) child.kill("SIGKILL"); });
 		let output = "";

@@ -1,0 +1,252 @@
+/*
+ * The dashboard, in the browser: one card per device and per group, each with its lamp, its
+ * availability, a chart of the light over the last minutes with the threshold line, override
+ * buttons, and for devices simulated by `nightlight up` a light slider. Live updates come as
+ * server-sent events from /api/events; an EventSource reconnects by itself after a restart, and
+ * on every (re)connection the page reloads the whole picture from the JSON API.
+ */
+import uPlot from "uplot";
+import "uplot/dist/uPlot.min.css";
+
+const WINDOW_S = 5 * 60;
+
+interface DeviceView {
+	id: string;
+	availability: "online" | "offline" | "unknown";
+	light: number | null;
+	lightAgeMs: number | null;
+	ledOn: boolean | null;
+	deviceMode: "remote" | "local" | null;
+	mode: "on" | "off" | "auto";
+	threshold: number;
+	group: string | null;
+	simulated: boolean;
+}
+
+interface GroupView {
+	name: string;
+	sensors: string[];
+	leds: string[];
+	aggregate: string;
+	threshold: number;
+	light: number | null;
+	fresh: number;
+	ledOn: boolean | null;
+}
+
+interface Override {
+	kind: "device" | "group";
+	id: string;
+	mode: "on" | "off" | "auto";
+	threshold?: number;
+}
+
+interface Card {
+	root: HTMLElement;
+	lamp: HTMLElement;
+	avail: HTMLElement;
+	facts: HTMLElement;
+	buttons: Map<string, HTMLButtonElement>;
+	slider: HTMLInputElement | undefined;
+	chart: uPlot;
+	times: number[];
+	lights: Array<number | null>;
+	threshold: number;
+	/** When a live LED state last came for it: a reply to an older request must not undo it. */
+	stateAt: number;
+}
+
+const cards = new Map<string, Card>();
+const container = document.getElementById("cards")!;
+const link = document.getElementById("link")!;
+let overrides: Override[] = [];
+
+function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
+	const node = Object.assign(document.createElement(tag), props);
+	node.append(...children);
+	return node;
+}
+
+async function api(method: string, path: string, body?: unknown): Promise<unknown> {
+	const response = await fetch(path, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }) });
+	const json = await response.json();
+	if (!response.ok)
+		throw new Error((json as { error?: string }).error ?? response.statusText);
+	return json;
+}
+
+function card(key: string, kind: "device" | "group", id: string, simulated: boolean): Card {
+	let existing = cards.get(key);
+	if (existing)
+		return existing;
+	const lamp = element("div", { className: "lamp" });
+	lamp.dataset.testid = `lamp-${key}`;
+	const avail = element("span", { className: "avail" });
+	const facts = element("div", { className: "facts" });
+	const buttons = new Map<string, HTMLButtonElement>();
+	const row = element("div", { className: "row" }, "override:");
+	for (const mode of ["auto", "on", "off"] as const) {
+		const button = element("button", { textContent: mode });
+		button.dataset.testid = `mode-${key}-${mode}`;
+		button.addEventListener("click", () => {
+			const request = mode === "auto" ? api("DELETE", `/api/overrides/${kind}/${encodeURIComponent(id)}`).catch(() => undefined) : api("PUT", `/api/overrides/${kind}/${encodeURIComponent(id)}`, { mode });
+			request.then(refresh, (error: Error) => alert(error.message));
+		});
+		buttons.set(mode, button);
+		row.append(button);
+	}
+	let slider: HTMLInputElement | undefined;
+	const sliderRow = element("div", { className: "row" });
+	if (simulated) {
+		slider = element("input", { type: "range", min: "0", max: "1023", step: "1" });
+		slider.dataset.testid = `slider-${key}`;
+		const shown = element("span", { textContent: "" });
+		let timer: ReturnType<typeof setTimeout> | undefined;
+		let untouch: ReturnType<typeof setTimeout> | undefined;
+		const send = () => {
+			shown.textContent = slider!.value;
+			// While the user moves it, the slider shows what they chose, not the last reading.
+			slider!.dataset.touched = "true";
+			clearTimeout(untouch);
+			untouch = setTimeout(() => delete slider!.dataset.touched, 3_000);
+			clearTimeout(timer);
+			timer = setTimeout(() => api("POST", `/api/devices/${encodeURIComponent(id)}/light`, { light: Number(slider!.value) }).catch(() => undefined), 50);
+		};
+		slider.addEventListener("input", send);
+		sliderRow.append("light:", slider, shown);
+	}
+	const title = element("h2", {}, lamp, `${kind === "group" ? "group " : ""}${id}`, avail);
+	const plot = element("div");
+	const root = element("section", { className: "card" }, title, facts, plot, row, sliderRow);
+	root.dataset.testid = `card-${key}`;
+	container.append(root);
+	const chart = new uPlot({
+		width: 420,
+		height: 160,
+		scales: { y: { range: [0, 1023] } },
+		axes: [{ stroke: "#9aa0aa", grid: { stroke: "#2b3040" } }, { stroke: "#9aa0aa", grid: { stroke: "#2b3040" } }],
+		legend: { show: false },
+		series: [
+			{},
+			{ label: "light", stroke: "#7fb3ff", width: 2, spanGaps: true, paths: uPlot.paths.stepped!({ align: 1 }) },
+			{ label: "threshold", stroke: "#ffb454", dash: [6, 4], width: 1 },
+		],
+	}, [[], [], []], plot);
+	existing = { root, lamp, avail, facts, buttons, slider, chart, times: [], lights: [], threshold: 300, stateAt: 0 };
+	cards.set(key, existing);
+	return existing;
+}
+
+function redraw(item: Card): void {
+	const now = Date.now() / 1000;
+	while (item.times.length > 0 && item.times[0]! < now - WINDOW_S) {
+		item.times.shift();
+		item.lights.shift();
+	}
+	const times = [...item.times, now];
+	const lights = [...item.lights, item.lights[item.lights.length - 1] ?? null];
+	item.chart.setData([times, lights, times.map(() => item.threshold)]);
+}
+
+function point(key: string, light: number | null, at: number): void {
+	const item = cards.get(key);
+	if (!item || light === null)
+		return;
+	item.times.push(at / 1000);
+	item.lights.push(light);
+	redraw(item);
+}
+
+function setLamp(item: Card, on: boolean | null): void {
+	item.lamp.dataset.on = String(on === true);
+	item.lamp.title = on === null ? "LED state not known yet" : on ? "LED on" : "LED off";
+}
+
+function setMode(item: Card, mode: string): void {
+	for (const [name, button] of item.buttons)
+		button.classList.toggle("active", name === mode);
+}
+
+async function refresh(): Promise<void> {
+	const asked = performance.now();
+	const [{ devices }, { groups }, listed] = await Promise.all([
+		api("GET", "/api/devices") as Promise<{ devices: DeviceView[] }>,
+		api("GET", "/api/groups") as Promise<{ groups: GroupView[] }>,
+		api("GET", "/api/overrides") as Promise<{ overrides: Override[] }>,
+	]);
+	overrides = listed.overrides;
+	for (const group of groups) {
+		const item = card(`group-${group.name}`, "group", group.name, false);
+		item.threshold = group.threshold;
+		setLamp(item, group.ledOn);
+		item.avail.textContent = `${group.fresh} fresh`;
+		item.facts.textContent = `${group.aggregate} of ${group.sensors.join(", ")} → LEDs ${group.leds.join(", ") || "none"}; threshold ${group.threshold}${group.light === null ? "" : `; now ${Math.round(group.light)}`}`;
+		setMode(item, overrides.find((o) => o.kind === "group" && o.id === group.name)?.mode ?? "auto");
+		if (item.times.length === 0 && group.light !== null)
+			point(`group-${group.name}`, group.light, Date.now());
+		redraw(item);
+	}
+	for (const device of devices) {
+		const item = card(`device-${device.id}`, "device", device.id, device.simulated);
+		item.threshold = device.threshold;
+		if (item.stateAt < asked)
+			setLamp(item, device.ledOn);
+		item.avail.textContent = device.availability;
+		item.avail.className = `avail ${device.availability}`;
+		const age = device.lightAgeMs === null ? "" : ` (${Math.round(device.lightAgeMs / 1000)} s ago)`;
+		item.facts.textContent = `light ${device.light ?? "–"}${age}; threshold ${device.threshold}; ${device.deviceMode ?? "?"} mode${device.group ? `; group ${device.group}` : ""}`;
+		setMode(item, device.mode);
+		if (item.slider && device.light !== null && document.activeElement !== item.slider && item.slider.dataset.touched !== "true")
+			item.slider.value = String(device.light);
+		if (item.times.length === 0 && device.light !== null)
+			point(`device-${device.id}`, device.light, Date.now() - (device.lightAgeMs ?? 0));
+		redraw(item);
+	}
+}
+
+function live(): void {
+	const source = new EventSource("/api/events");
+	source.addEventListener("open", () => {
+		link.textContent = "live";
+		link.className = "";
+		refresh().catch(() => undefined);
+	});
+	source.addEventListener("error", () => {
+		link.textContent = "reconnecting…";
+		link.className = "down";
+	});
+	const on = (type: string, handle: (data: Record<string, unknown>) => void) => source.addEventListener(type, (event) => {
+		try {
+			handle(JSON.parse((event as MessageEvent<string>).data) as Record<string, unknown>);
+		}
+		catch {
+			// A malformed event is not worth breaking the page for.
+		}
+	});
+	on("telemetry", (data) => {
+		const key = `device-${String(data.id)}`;
+		if (!cards.has(key)) {
+			refresh().catch(() => undefined);
+			return;
+		}
+		point(key, data.light as number, data.at as number);
+	});
+	on("group", (data) => point(`group-${String(data.name)}`, (data.light as number | undefined) ?? null, data.at as number));
+	on("state", (data) => {
+		const item = cards.get(`device-${String(data.id)}`);
+		if (item) {
+			item.stateAt = performance.now();
+			setLamp(item, data.led_on as boolean);
+		}
+	});
+	for (const type of ["command", "availability", "overrides"])
+		on(type, () => refresh().catch(() => undefined));
+}
+
+// The chart's "now" moves even when no reading comes.
+setInterval(() => {
+	for (const item of cards.values())
+		redraw(item);
+}, 2_000);
+refresh().catch(() => undefined);
+live();

@@ -1,0 +1,312 @@
+/*
+ * The server's HTTP side on Node (node:http, no framework): a JSON API, server-sent events for
+ * live updates, and the dashboard's static files.
+ *
+ *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs}
+ *   GET    /api/devices                     every device the server knows
+ *   GET    /api/groups                      every configured group and its last decision
+ *   GET    /api/overrides                   the overrides in force
+ *   PUT    /api/overrides/{device|group}/ID {"mode": "on"|"off"|"auto", "threshold"?: N}
+ *   DELETE /api/overrides/{device|group}/ID
+ *   POST   /api/devices/ID/light            {"light": 0..1023}, for devices simulated in this process
+ *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides
+ *
+ * A bad request gets a 4xx and {"error": "..."}; a handler that fails gets a 500 and a log line,
+ * never a crash.
+ */
+import { createReadStream, statSync } from "node:fs";
+import { type IncomingMessage, type Server as HttpServer, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { extname, join, normalize, sep } from "node:path";
+import { LIGHT_MAX, isDeviceId } from "../src/contract.js";
+import { messageOf } from "../src/errors.js";
+import type { Log } from "../src/ports.js";
+import { type Override, parseOverride } from "./overrides.js";
+import type { Server, ServerEvent } from "./server.js";
+
+const TAG = "http";
+export const BODY_MAX_BYTES = 4096;
+const SSE_HEARTBEAT_MS = 15_000;
+const MIME: Record<string, string> = {
+	".html": "text/html; charset=utf-8",
+	".js": "text/javascript; charset=utf-8",
+	".css": "text/css; charset=utf-8",
+	".png": "image/png",
+	".map": "application/json",
+	".svg": "image/svg+xml",
+};
+
+/** A sensor this process simulates: the dashboard's slider sets it. */
+export interface SimulatedSensor {
+	set(level: number): void;
+	readonly level?: number;
+}
+
+export interface HttpApiOptions {
+	server: Server;
+	log: Log;
+	host?: string;
+	port?: number;
+	/** Devices simulated in this process, by id (only `nightlight up` has them). */
+	simulated?: Map<string, SimulatedSensor>;
+	/** Whether the server's broker connection is up, for /api/health. */
+	brokerUp?: () => boolean;
+	/** Directories of static files served under `/` (the first that has the file wins). */
+	staticDirs?: string[];
+	/** Told after an override was set or removed, e.g. to save it. */
+	onOverrides?: (overrides: Override[]) => void;
+}
+
+export interface HttpApi {
+	url: string;
+	port: number;
+	/** Sends a server event to every live-update client. */
+	send(event: ServerEvent): void;
+	close(): Promise<void>;
+}
+
+class HttpError extends Error {
+	status: number;
+	constructor(status: number, message: string) {
+		super(message);
+		this.status = status;
+	}
+}
+
+export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
+	const { server, log } = options;
+	const started = Date.now();
+	const streams = new Set<ServerResponse>();
+	const simulated = options.simulated ?? new Map<string, SimulatedSensor>();
+
+	const deviceView = (now: number) => server.devices().map((record) => {
+		const override = server.overrides().find((item) => item.kind === "device" && item.id === record.id);
+		const group = server.groups().find((item) => item.leds.includes(record.id) || item.sensors.includes(record.id));
+		return {
+			id: record.id,
+			availability: record.availability ?? "unknown",
+			light: record.light ?? null,
+			lightAgeMs: record.lightAt === undefined ? null : Math.max(0, now - record.lightAt),
+			ledOn: record.ledState ?? record.ledOn ?? null,
+			commanded: record.ledOn ?? null,
+			deviceMode: record.mode ?? null,
+			mode: override?.mode ?? "auto",
+			threshold: server.thresholdOf(record.id),
+			group: group?.name ?? null,
+			lastSeen: record.lastSeen ?? null,
+			simulated: simulated.has(record.id),
+		};
+	});
+
+	const routes = async (request: IncomingMessage, url: URL): Promise<[number, unknown]> => {
+		let parts: string[];
+		try {
+			parts = url.pathname.split("/").filter(Boolean).map(decodeURIComponent);
+		}
+		catch {
+			throw new HttpError(400, `bad escape in ${url.pathname}`);
+		}
+		const method = request.method ?? "GET";
+		const only = (allowed: string) => {
+			if (method !== allowed)
+				throw new HttpError(405, `${method} is not allowed on ${url.pathname}; use ${allowed}`);
+		};
+		const [, resource, a, b, c] = parts;
+		if (resource === "health" && parts.length === 2) {
+			only("GET");
+			const up = options.brokerUp?.() ?? true;
+			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.devices().length, groups: server.groups().length, uptimeMs: Date.now() - started }];
+		}
+		if (resource === "devices" && parts.length === 2) {
+			only("GET");
+			return [200, { devices: deviceView(Date.now()) }];
+		}
+		if (resource === "groups" && parts.length === 2) {
+			only("GET");
+			return [200, { groups: server.groups() }];
+		}
+		if (resource === "overrides" && parts.length === 2) {
+			only("GET");
+			return [200, { overrides: server.overrides() }];
+		}
+		if (resource === "overrides" && parts.length === 4 && a !== undefined && b !== undefined) {
+			if (method === "DELETE") {
+				if (a !== "device" && a !== "group")
+					throw new HttpError(400, `kind must be "device" or "group", got ${JSON.stringify(a)}`);
+				if (!server.clearOverride(a, b))
+					throw new HttpError(404, `no override of ${a} ${JSON.stringify(b)}`);
+				options.onOverrides?.(server.overrides());
+				return [200, { overrides: server.overrides() }];
+			}
+			only("PUT");
+			const parsed = parseOverride(a, b, await readJson(request));
+			if (!parsed.ok)
+				throw new HttpError(400, parsed.error);
+			const result = server.setOverride(parsed.value);
+			if (!result.ok)
+				throw new HttpError(404, result.error);
+			options.onOverrides?.(server.overrides());
+			return [200, { override: parsed.value, overrides: server.overrides() }];
+		}
+		if (resource === "devices" && parts.length === 4 && b === "light" && a !== undefined && c === undefined) {
+			only("POST");
+			if (!isDeviceId(a))
+				throw new HttpError(400, `not a device id: ${JSON.stringify(a)}`);
+			const sensor = simulated.get(a);
+			if (!sensor)
+				throw new HttpError(404, `device ${JSON.stringify(a)} is not simulated by this process`);
+			const body = await readJson(request);
+			const light = (body as { light?: unknown } | null)?.light;
+			if (typeof light !== "number" || !Number.isInteger(light) || light < 0 || light > LIGHT_MAX)
+				throw new HttpError(400, `"light" must be an integer 0..${LIGHT_MAX}, got ${JSON.stringify(light)}`);
+			sensor.set(light);
+			return [200, { id: a, light }];
+		}
+		throw new HttpError(404, `no such API: ${method} ${url.pathname}`);
+	};
+
+	const events = (request: IncomingMessage, response: ServerResponse) => {
+		response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
+		// Tell a reconnecting EventSource to come back soon after a server restart.
+		response.write("retry: 1000\n\n");
+		streams.add(response);
+		request.on("close", () => streams.delete(response));
+	};
+
+	const serveStatic = (pathname: string, response: ServerResponse): boolean => {
+		const relative = normalize(pathname === "/" ? "index.html" : pathname.slice(1));
+		if (relative.startsWith("..") || relative.includes(`${sep}..`) || !(extname(relative) in MIME))
+			return false;
+		for (const dir of options.staticDirs ?? []) {
+			const file = join(dir, relative);
+			try {
+				if (!statSync(file).isFile())
+					continue;
+			}
+			catch {
+				continue;
+			}
+			response.writeHead(200, { "content-type": MIME[extname(relative)]!, "cache-control": "no-cache" });
+			createReadStream(file).on("error", () => response.destroy()).pipe(response);
+			return true;
+		}
+		return false;
+	};
+
+	const http: HttpServer = createServer((request, response) => {
+		const reply = (status: number, body: unknown) => {
+			if (response.headersSent)
+				return;
+			const text = JSON.stringify(body);
+			response.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+			response.end(text);
+		};
+		let url: URL;
+		try {
+			url = new URL(request.url ?? "/", "http://localhost");
+		}
+		catch {
+			reply(400, { error: "bad request URL" });
+			return;
+		}
+		if (url.pathname === "/api/events") {
+			if (request.method !== "GET") {
+				reply(405, { error: `${request.method} is not allowed on /api/events; use GET` });
+				return;
+			}
+			events(request, response);
+			return;
+		}
+		if (url.pathname.startsWith("/api/") || url.pathname === "/api") {
+			routes(request, url).then(([status, body]) => reply(status, body), (error) => {
+				if (error instanceof HttpError) {
+					reply(error.status, { error: error.message });
+					return;
+				}
+				log("error", TAG, `${request.method} ${url.pathname} failed: ${messageOf(error)}`);
+				reply(500, { error: "internal error" });
+			});
+			return;
+		}
+		if ((request.method === "GET" || request.method === "HEAD") && serveStatic(url.pathname, response))
+			return;
+		reply(404, { error: `not found: ${url.pathname}` });
+	});
+	http.on("clientError", (_error, socket) => socket.destroy());
+
+	await new Promise<void>((resolve, reject) => {
+		http.once("error", reject);
+		http.listen(options.port ?? 8080, options.host ?? "127.0.0.1", () => {
+			http.off("error", reject);
+			resolve();
+		});
+	});
+	const heartbeat = setInterval(() => {
+		for (const stream of streams)
+			stream.write(": keep-alive\n\n");
+	}, SSE_HEARTBEAT_MS);
+	heartbeat.unref();
+	const address = http.address() as AddressInfo;
+	const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
+	const shown = host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host;
+	log("info", TAG, `listening on http://${host}:${address.port}`);
+	return {
+		url: `http://${shown}:${address.port}/`,
+		port: address.port,
+		send(event) {
+			if (streams.size === 0)
+				return;
+			const text = `event: ${event.type}\ndata: ${JSON.stringify({ ...event, at: Date.now() })}\n\n`;
+			for (const stream of streams)
+				stream.write(text);
+		},
+		close: () => new Promise<void>((resolve) => {
+			clearInterval(heartbeat);
+			for (const stream of streams)
+				stream.end();
+			streams.clear();
+			http.close(() => resolve());
+			http.closeAllConnections();
+		}),
+	};
+}
+
+/** The request's JSON body, at most BODY_MAX_BYTES. */
+function readJson(request: IncomingMessage): Promise<unknown> {
+	return new Promise((resolve, reject) => {
+		const declared = Number(request.headers["content-length"] ?? 0);
+		if (declared > BODY_MAX_BYTES) {
+			request.resume();
+			reject(new HttpError(413, `body too large: at most ${BODY_MAX_BYTES} bytes`));
+			return;
+		}
+		const chunks: Buffer[] = [];
+		let size = 0;
+		let failed = false;
+		request.on("data", (chunk: Buffer) => {
+			size += chunk.length;
+			if (size > BODY_MAX_BYTES && !failed) {
+				failed = true;
+				reject(new HttpError(413, `body too large: at most ${BODY_MAX_BYTES} bytes`));
+			}
+			if (!failed)
+				chunks.push(chunk);
+		});
+		request.on("end", () => {
+			if (failed)
+				return;
+			const text = Buffer.concat(chunks).toString("utf8");
+			if (text.trim() === "") {
+				reject(new HttpError(400, "expected a JSON body"));
+				return;
+			}
+			try {
+				resolve(JSON.parse(text));
+			}
+			catch (error) {
+				reject(new HttpError(400, `bad JSON: ${messageOf(error)}`));
+			}
+		});
+		request.on("error", (error) => reject(new HttpError(400, messageOf(error))));
+	});
+}

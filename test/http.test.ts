@@ -1,0 +1,146 @@
+import { afterEach, beforeEach, describe, expect, test } from "@jest/globals";
+import { request } from "node:http";
+import type { Log } from "../src/ports.js";
+import { parseGroups } from "../server/groups.js";
+import { type HttpApi, startHttpApi } from "../server/http.js";
+import type { Override } from "../server/overrides.js";
+import { Server } from "../server/server.js";
+import { FakeClock } from "./support/fake-clock.js";
+import { FakeMqtt } from "./support/fake-mqtt.js";
+import { until } from "./support/wait.js";
+
+const RULE = { threshold: 300, hysteresis: 20 };
+const log: Log = () => undefined;
+
+let mqtt: FakeMqtt;
+let server: Server;
+let api: HttpApi;
+let saved: Override[][];
+let levels: number[];
+
+beforeEach(async () => {
+	mqtt = new FakeMqtt();
+	// The API reports ages against the wall clock, as the Node server does.
+	const clock = new FakeClock(Date.now());
+	server = new Server({ mqtt, clock, log, rule: RULE, groups: parseGroups([{ name: "pitch", sensors: ["s1", "s2", "s3"], leds: ["l1"] }], RULE), onEvent: (event) => api?.send(event) });
+	server.start();
+	mqtt.connect();
+	saved = [];
+	levels = [];
+	api = await startHttpApi({ server, log, port: 0, simulated: new Map([["sim", { set: (level: number) => levels.push(level) }]]), onOverrides: (list) => saved.push(list) });
+});
+
+afterEach(async () => {
+	await api.close();
+	server.stop();
+});
+
+async function call(method: string, path: string, body?: string): Promise<{ status: number; json: Record<string, unknown> }> {
+	const response = await fetch(new URL(path, api.url), { method, ...(body === undefined ? {} : { body, headers: { "content-type": "application/json" } }) });
+	return { status: response.status, json: await response.json() as Record<string, unknown> };
+}
+
+describe("the HTTP API", () => {
+	test("health", async () => {
+		const { status, json } = await call("GET", "/api/health");
+		expect(status).toBe(200);
+		expect(json).toMatchObject({ ok: true, devices: 0, groups: 1 });
+	});
+
+	test("devices: availability, last light and its age, LED state, mode, last seen", async () => {
+		mqtt.deliver("lone/status", "online");
+		mqtt.deliver("lone/telemetry", `{"light":100}`);
+		mqtt.deliver("lone/state", `{"led_on":true,"mode":"remote","rejected":0}`);
+		const { status, json } = await call("GET", "/api/devices");
+		expect(status).toBe(200);
+		const [device] = json.devices as Array<Record<string, unknown>>;
+		expect(device).toMatchObject({ id: "lone", availability: "online", light: 100, ledOn: true, commanded: true, deviceMode: "remote", mode: "auto", threshold: 300, group: null, simulated: false });
+		expect(device?.lightAgeMs).toEqual(expect.any(Number));
+		expect(device?.lastSeen).toEqual(expect.any(Number));
+	});
+
+	test("groups", async () => {
+		for (const id of ["s1", "s2", "s3"])
+			mqtt.deliver(`${id}/telemetry`, `{"light":100}`);
+		const { json } = await call("GET", "/api/groups");
+		expect(json.groups).toEqual([expect.objectContaining({ name: "pitch", sensors: ["s1", "s2", "s3"], leds: ["l1"], aggregate: "median", light: 100, fresh: 3, ledOn: true })]);
+	});
+
+	test("overrides: put, list, delete; applied at once and handed over to be saved", async () => {
+		mqtt.deliver("lone/telemetry", `{"light":900}`);
+		let response = await call("PUT", "/api/overrides/device/lone", `{"mode":"on"}`);
+		expect(response.status).toBe(200);
+		expect(JSON.parse(mqtt.last("lone/commands")!.message).led_on).toBe(true);
+		response = await call("PUT", "/api/overrides/group/pitch", `{"mode":"auto","threshold":500}`);
+		expect(response.status).toBe(200);
+		expect((await call("GET", "/api/overrides")).json.overrides).toEqual([{ kind: "device", id: "lone", mode: "on" }, { kind: "group", id: "pitch", mode: "auto", threshold: 500 }]);
+		response = await call("DELETE", "/api/overrides/device/lone");
+		expect(response.status).toBe(200);
+		expect(JSON.parse(mqtt.last("lone/commands")!.message).led_on).toBe(false);
+		expect(saved).toHaveLength(3);
+		expect(saved[2]).toEqual([{ kind: "group", id: "pitch", mode: "auto", threshold: 500 }]);
+	});
+
+	test("the slider's endpoint sets a simulated device's light; others are 404", async () => {
+		expect((await call("POST", "/api/devices/sim/light", `{"light":120}`)).status).toBe(200);
+		expect(levels).toEqual([120]);
+		expect((await call("POST", "/api/devices/other/light", `{"light":120}`)).status).toBe(404);
+		expect((await call("POST", "/api/devices/sim/light", `{"light":2000}`)).json.error).toMatch(/"light" must be an integer/);
+	});
+
+	test.each([
+		["GET", "/api/nope", undefined, 404, /no such API/],
+		["POST", "/api/devices", undefined, 405, /POST is not allowed/],
+		["PUT", "/api/overrides/device/a", "{", 400, /bad JSON/],
+		["PUT", "/api/overrides/device/a", "", 400, /expected a JSON body/],
+		["PUT", "/api/overrides/device/a", `{"mode":"dim"}`, 400, /"mode"/],
+		["PUT", "/api/overrides/room/a", `{"mode":"on"}`, 400, /kind/],
+		["PUT", "/api/overrides/group/nope", `{"mode":"on"}`, 404, /no group named/],
+		["DELETE", "/api/overrides/device/none", undefined, 404, /no override/],
+		["PUT", "/api/overrides/device/a", JSON.stringify({ mode: "on", pad: "x".repeat(5000) }), 413, /too large/],
+		["GET", "/nothing.html", undefined, 404, /not found/],
+		["POST", "/api/devices/%E0%A4%A/light", `{"light":1}`, 400, /bad escape/],
+		["GET", "/../../etc/passwd", undefined, 404, /not found/],
+	])("%s %s (case %#) → %i with a message", async (method, path, body, status, message) => {
+		const response = await call(method, path, body);
+		expect(response.status).toBe(status);
+		expect(response.json.error).toMatch(message);
+		expect((await call("GET", "/api/health")).status).toBe(200);
+	});
+
+	test("a body that grows past the cap without a length is refused too", async () => {
+		const status = await new Promise<number>((resolve, reject) => {
+			const req = request(new URL("/api/overrides/device/a", api.url), { method: "PUT", headers: { "transfer-encoding": "chunked" } }, (res) => {
+				res.resume();
+				resolve(res.statusCode ?? 0);
+			});
+			req.on("error", reject);
+			for (let i = 0; i < 10; i++)
+				req.write("x".repeat(1000));
+			req.end();
+		});
+		expect(status).toBe(413);
+	});
+
+	test("server-sent events carry telemetry, commands and overrides", async () => {
+		const controller = new AbortController();
+		const response = await fetch(new URL("/api/events", api.url), { signal: controller.signal });
+		expect(response.headers.get("content-type")).toBe("text/event-stream");
+		const reader = response.body!.getReader();
+		let text = "";
+		const reading = (async () => {
+			for (;;) {
+				const { value, done } = await reader.read();
+				if (done)
+					return;
+				text += Buffer.from(value).toString("utf8");
+			}
+		})().catch(() => undefined);
+		await until(() => text.includes("retry:"), "the stream to open");
+		mqtt.deliver("lone/telemetry", `{"light":100}`);
+		await until(() => text.includes("event: command"), "a command event");
+		expect(text).toContain(`event: telemetry\ndata: {"type":"telemetry","id":"lone","light":100`);
+		controller.abort();
+		await reading;
+	});
+});
