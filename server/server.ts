@@ -42,7 +42,7 @@ import {
 	parseTopic,
 	topics,
 } from "../src/contract.js";
-import { messageOf } from "../src/errors.js";
+import { callSafely, messageOf } from "../src/errors.js";
 import { Link, type LinkPolicy } from "../src/link.js";
 import type { Clock, Log, MqttClient, Payload } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
@@ -586,14 +586,8 @@ export class Server {
 
 	#emit(event: ServerEvent): void {
 		const listener = this.#onEvent;
-		if (!listener)
-			return;
-		try {
-			listener(event);
-		}
-		catch (error) {
-			this.#log("error", TAG, `event listener failed on ${event.type}: ${messageOf(error)}`);
-		}
+		if (listener)
+			callSafely(this.#log, TAG, `event listener on ${event.type}`, () => listener(event));
 	}
 }
 

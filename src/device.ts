@@ -39,7 +39,7 @@ import {
 	parseCommand,
 	topics,
 } from "./contract.js";
-import { messageOf } from "./errors.js";
+import { callSafely, messageOf } from "./errors.js";
 import { type Chain, type ReportOptions, measureChain, reportGate } from "./filters.js";
 import { Link, type LinkPolicy, hashString, seededRandom } from "./link.js";
 import { Outbox, type OutboxLimits } from "./outbox.js";
@@ -594,14 +594,8 @@ export class Device {
 
 	#emit(event: DeviceEvent): void {
 		const listener = this.#onEvent;
-		if (!listener)
-			return;
-		try {
-			listener(event);
-		}
-		catch (error) {
-			this.#log("error", TAG, `event listener failed on ${event.type}: ${messageOf(error)}`);
-		}
+		if (listener)
+			callSafely(this.#log, TAG, `event listener on ${event.type}`, () => listener(event));
 	}
 }
 

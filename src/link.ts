@@ -17,7 +17,7 @@
  *
  * States: connecting → up → waiting → connecting …; stop() ends it from any state.
  */
-import { messageOf } from "./errors.js";
+import { callSafely, messageOf } from "./errors.js";
 import type { Clock, Log, MqttClient, TimerHandle } from "./ports.js";
 
 export interface LinkPolicy {
@@ -245,12 +245,7 @@ export class Link {
 	}
 
 	#call(callback: () => void, what: string): void {
-		try {
-			callback();
-		}
-		catch (error) {
-			this.#log("error", this.#tag, `link ${what} failed: ${messageOf(error)}`);
-		}
+		callSafely(this.#log, this.#tag, `link ${what}`, callback);
 	}
 }
 
