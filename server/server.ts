@@ -43,7 +43,7 @@ import {
 	topics,
 } from "../src/contract.js";
 import { callSafely, messageOf } from "../src/errors.js";
-import { Link, type LinkPolicy } from "../src/link.js";
+import { Link, type LinkPolicy, subscribeLogged } from "../src/link.js";
 import type { Clock, Log, MqttClient, Payload } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { type GroupConfig, aggregate } from "./groups.js";
@@ -303,17 +303,8 @@ export class Server {
 			topics.push(ALL_COMMANDS);
 		this.#log("info", TAG, `connected; watching ${topics.join(", ")}`);
 		this.#publishStatus("online");
-		for (const topic of topics) {
-			try {
-				this.#mqtt.subscribe(topic, { qos: 1 }, (error) => {
-					if (error)
-						this.#log("error", TAG, `cannot subscribe to ${topic}: ${error.message}`);
-				});
-			}
-			catch (error) {
-				this.#log("error", TAG, `cannot subscribe to ${topic}: ${messageOf(error)}`);
-			}
-		}
+		for (const topic of topics)
+			subscribeLogged(this.#mqtt, this.#log, TAG, topic);
 	}
 
 	#message(topic: string, payload: Payload, retained: boolean): void {

@@ -41,7 +41,7 @@ import {
 } from "./contract.js";
 import { callSafely, messageOf } from "./errors.js";
 import { type Chain, type ReportOptions, measureChain, reportGate } from "./filters.js";
-import { Link, type LinkPolicy, hashString, seededRandom } from "./link.js";
+import { Link, type LinkPolicy, hashString, seededRandom, subscribeLogged } from "./link.js";
 import { Outbox, type OutboxLimits } from "./outbox.js";
 import type { Clock, Led, LightSensor, Log, MqttClient, Payload, TimerHandle } from "./ports.js";
 import { DEFAULT_RULE, type RuleOptions, checkRule, decide } from "./rule.js";
@@ -565,15 +565,7 @@ export class Device {
 	}
 
 	#subscribe(topic: string): void {
-		try {
-			this.#mqtt.subscribe(topic, { qos: 1 }, (error) => {
-				if (error)
-					this.#log("error", TAG, `cannot subscribe to ${topic}: ${error.message}`);
-			});
-		}
-		catch (error) {
-			this.#log("error", TAG, `cannot subscribe to ${topic}: ${messageOf(error)}`);
-		}
+		subscribeLogged(this.#mqtt, this.#log, TAG, topic);
 	}
 
 	/** Publishes at QoS 1 without ever throwing; false when the client refused the message. */

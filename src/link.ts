@@ -270,3 +270,17 @@ export function hashString(text: string): number {
 	}
 	return hash >>> 0;
 }
+
+/** Subscribes at QoS 1 without ever throwing; a refusal, now or from the broker, is logged under `tag`. */
+export function subscribeLogged(mqtt: MqttClient, log: Log, tag: string, topic: string): void {
+	const refused = (reason: string) => log("error", tag, `cannot subscribe to ${topic}: ${reason}`);
+	try {
+		mqtt.subscribe(topic, { qos: 1 }, (error) => {
+			if (error)
+				refused(error.message);
+		});
+	}
+	catch (error) {
+		refused(messageOf(error));
+	}
+}
