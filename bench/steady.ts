@@ -8,9 +8,9 @@ import { Device } from "../src/device.js";
 import type { ReportOptions } from "../src/filters.js";
 import type { MqttClient, Payload, PublishOptions, QoS } from "../src/ports.js";
 import { Server } from "../server/server.js";
+import { Emitter, type Listener } from "../test/support/emitter.js";
 import { FakeClock } from "../test/support/fake-clock.js";
 
-type Listener = (...args: never[]) => void;
 
 /** Just enough of a broker: exact topics and `+` at the first level, delivered synchronously. */
 class MemoryBroker {
@@ -33,12 +33,12 @@ function matches(filter: string, topic: string): boolean {
 	return f.length === t.length && f.every((level, i) => level === "+" || level === t[i]);
 }
 
-class MemoryClient implements MqttClient {
+class MemoryClient extends Emitter implements MqttClient {
 	connected = true;
 	filters: string[] = [];
-	#listeners = new Map<string, Listener[]>();
 	#broker: MemoryBroker;
 	constructor(broker: MemoryBroker) {
+		super();
 		this.#broker = broker;
 		broker.clients.push(this);
 	}
@@ -57,17 +57,6 @@ class MemoryClient implements MqttClient {
 	}
 	reconnect(): this {
 		return this;
-	}
-	on(event: string, listener: Listener): this {
-		this.#listeners.set(event, [...(this.#listeners.get(event) ?? []), listener]);
-		return this;
-	}
-	off(): this {
-		return this;
-	}
-	emit(event: string, ...args: unknown[]): void {
-		for (const listener of this.#listeners.get(event) ?? [])
-			(listener as (...args: unknown[]) => void)(...args);
 	}
 }
 

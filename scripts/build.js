@@ -3,20 +3,10 @@
 // Type-checking is separate: `npm run typecheck`.
 import { chmodSync, copyFileSync, mkdirSync } from "node:fs";
 import { build } from "esbuild";
+import { bundleForNode } from "./bundle.js";
 
 const outfile = "dist/nightlight.js";
-await build({
-	entryPoints: ["cli/nightlight.ts"],
-	outfile,
-	bundle: true,
-	platform: "node",
-	format: "esm",
-	target: "node20",
-	packages: "external",
-	sourcemap: true,
-	banner: { js: "#!/usr/bin/env node" },
-	logLevel: "warning",
-});
+await bundleForNode("cli/nightlight.ts", outfile, { banner: { js: "#!/usr/bin/env node" } });
 chmodSync(outfile, 0o755);
 
 await build({

@@ -3,6 +3,7 @@
  * and lets a test connect, drop and deliver messages. No platform imports, so it runs on XS too.
  */
 import type { MqttClient, Payload, PublishOptions, QoS } from "../../src/ports.js";
+import { Emitter } from "./emitter.js";
 
 export interface Published {
 	topic: string;
@@ -11,9 +12,7 @@ export interface Published {
 	retain: boolean;
 }
 
-type Listener = (...args: never[]) => void;
-
-export class FakeMqtt implements MqttClient {
+export class FakeMqtt extends Emitter implements MqttClient {
 	connected = false;
 	published: Published[] = [];
 	subscriptions: Array<{ topic: string; qos: QoS }> = [];
@@ -21,7 +20,6 @@ export class FakeMqtt implements MqttClient {
 	failPublish: Error | undefined;
 	/** When set, QoS 1 publishes are not acknowledged (their callbacks are never called). */
 	holdAcks = false;
-	#listeners = new Map<string, Listener[]>();
 
 	publish(topic: string, message: string, options?: PublishOptions, callback?: (error?: Error) => void): this {
 		if (this.failPublish)
@@ -56,43 +54,27 @@ export class FakeMqtt implements MqttClient {
 	fail(error?: Error): void {
 		this.connected = false;
 		if (error)
-			this.#emit("error", error);
-		this.#emit("close");
+			this.emit("error", error);
+		this.emit("close");
 	}
 
-	on(event: string, listener: Listener): this {
-		const list = this.#listeners.get(event) ?? [];
-		list.push(listener);
-		this.#listeners.set(event, list);
-		return this;
-	}
-
-	off(event: string, listener: Listener): this {
-		const list = this.#listeners.get(event) ?? [];
-		this.#listeners.set(event, list.filter((item) => item !== listener));
-		return this;
-	}
-
-	listenerCount(event: string): number {
-		return this.#listeners.get(event)?.length ?? 0;
-	}
 
 	/** The broker accepted the connection. */
 	connect(): void {
 		this.connected = true;
-		this.#emit("connect");
+		this.emit("connect");
 	}
 
 	/** The connection dropped. */
 	drop(): void {
 		this.connected = false;
-		this.#emit("offline");
-		this.#emit("close");
+		this.emit("offline");
+		this.emit("close");
 	}
 
 	/** A message from the broker; `packet.retain` marks one delivered from the retained store. */
 	deliver(topic: string, payload: Payload, packet: { retain?: boolean } = {}): void {
-		this.#emit("message", topic, payload, packet);
+		this.emit("message", topic, payload, packet);
 	}
 
 	/** Messages published to `topic`, oldest first. */
@@ -105,8 +87,4 @@ export class FakeMqtt implements MqttClient {
 		return list[list.length - 1];
 	}
 
-	#emit(event: string, ...args: unknown[]): void {
-		for (const listener of this.#listeners.get(event) ?? [])
-			(listener as (...args: unknown[]) => void)(...args);
-	}
 }

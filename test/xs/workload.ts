@@ -5,14 +5,12 @@
  */
 import { Device } from "../../src/device.js";
 import type { Led, LightSensor, MqttClient, Payload, QoS } from "../../src/ports.js";
+import { Emitter } from "../support/emitter.js";
 import { FakeClock } from "../support/fake-clock.js";
 
-type Listener = (...args: never[]) => void;
-
-export class CountingMqtt implements MqttClient {
+export class CountingMqtt extends Emitter implements MqttClient {
 	connected = false;
 	published = 0;
-	#listeners = new Map<string, Listener[]>();
 	publish(_topic: string, _message: string, _options?: unknown, callback?: (error?: Error) => void): this {
 		this.published++;
 		callback?.();
@@ -27,20 +25,6 @@ export class CountingMqtt implements MqttClient {
 	}
 	reconnect(): this {
 		return this;
-	}
-	on(event: string, listener: Listener): this {
-		const list = this.#listeners.get(event) ?? [];
-		list.push(listener);
-		this.#listeners.set(event, list);
-		return this;
-	}
-	off(event: string, listener: Listener): this {
-		this.#listeners.set(event, (this.#listeners.get(event) ?? []).filter((item) => item !== listener));
-		return this;
-	}
-	emit(event: string, ...args: unknown[]): void {
-		for (const listener of this.#listeners.get(event) ?? [])
-			(listener as (...args: unknown[]) => void)(...args);
 	}
 }
 
