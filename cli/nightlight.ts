@@ -209,8 +209,6 @@ function checkValues(values: Values): void {
 	if (values.threshold !== undefined)
 		checkRule({ threshold: values.threshold as number, hysteresis: values.hysteresis as number });
 	if (typeof values.groups === "string") {
-		if (values.share !== undefined)
-			throw new ConfigError("--groups cannot be used with --share: a group decides from all its sensors' readings, and shared subscriptions split them between servers; run one server with --groups (see docs/fleet.md)");
 		try {
 			loadGroupsFile(values.groups, { threshold: values.threshold as number, hysteresis: values.hysteresis as number });
 		}
@@ -315,7 +313,6 @@ async function startServer(values: Values, log: Log, url: string, simulated?: Ma
 			...(simulated ? { simulated } : {}),
 			brokerUp: () => node.client.connected,
 			staticDirs: [DASHBOARD_DIR],
-			onOverrides: (overrides) => node.saveOverrides(overrides),
 		});
 	}
 	catch (error) {

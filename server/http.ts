@@ -2,7 +2,7 @@
  * The server's HTTP side on Node (node:http, no framework): a JSON API, server-sent events for
  * live updates, and the dashboard's static files.
  *
- *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs}
+ *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs, server, servers}
  *   GET    /api/devices                     every device the server knows
  *   GET    /api/groups                      every configured group and its last decision
  *   GET    /api/overrides                   the overrides in force
@@ -115,7 +115,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		if (resource === "health" && parts.length === 2) {
 			only("GET");
 			const up = options.brokerUp?.() ?? true;
-			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.devices().length, groups: server.groups().length, uptimeMs: Date.now() - started }];
+			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.devices().length, groups: server.groups().length, uptimeMs: Date.now() - started, server: server.instance, servers: server.servers() }];
 		}
 		if (resource === "devices" && parts.length === 2) {
 			only("GET");

@@ -30,8 +30,6 @@ export interface NodeServerOptions {
 export interface NodeServer {
 	server: Server;
 	client: NodeMqttClient;
-	/** Saves the overrides in force to the state directory (the HTTP API calls it after each change). */
-	saveOverrides(overrides: Override[]): void;
 	stop(): Promise<void>;
 }
 
@@ -40,9 +38,10 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 	const file = options.stateDir === undefined ? undefined : new OverrideFile(options.stateDir);
 	const overrides = file?.load() ?? [];
 	const suffix = Math.floor(Math.random() * 0x1000000).toString(16).padStart(6, "0");
+	const clientId = `nightlight-server-${suffix}`;
 	const client = connectMqtt({
 		url: options.url,
-		clientId: `nightlight-server-${suffix}`,
+		clientId,
 		username: options.username,
 		password: options.password,
 		caFile: options.caFile,
@@ -53,6 +52,17 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 		reconnectPeriodMs: 0,
 	});
 	watchConnection(client, options.url, options.log, "server");
+	const save = (list: Override[]) => {
+		if (!file)
+			return;
+		try {
+			file.save(list);
+		}
+		catch (error) {
+			options.log("error", "server", `cannot save the overrides to ${file.path}: ${(error as Error).message}`);
+		}
+	};
+	const onEvent = options.onEvent;
 	let server: Server;
 	try {
 		server = new Server({
@@ -61,9 +71,15 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 			log: options.log,
 			rule: options.rule,
 			share: options.share,
+			instance: clientId,
 			groups: options.groups ?? [],
 			overrides,
-			...(options.onEvent ? { onEvent: options.onEvent } : {}),
+			// Every change of the overrides is kept, whichever server of the fleet made it.
+			onEvent: (event) => {
+				if (event.type === "overrides")
+					save(event.overrides);
+				onEvent?.(event);
+			},
 		});
 	}
 	catch (error) {
@@ -74,16 +90,6 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 	return {
 		server,
 		client,
-		saveOverrides(list) {
-			if (!file)
-				return;
-			try {
-				file.save(list);
-			}
-			catch (error) {
-				options.log("error", "server", `cannot save the overrides to ${file.path}: ${(error as Error).message}`);
-			}
-		},
 		stop: () => endClient(client, () => server.stop()),
 	};
 }

@@ -26,6 +26,16 @@
  * reaching two servers within the time a command takes to come back (milliseconds) can both
  * decide the same change; the device takes the second as a duplicate. When a server's will says
  * `offline` while another is alive, the living one says `online` again at once.
+ *
+ * Groups in a split fleet: a group decides from all its sensors' readings, so every server of the
+ * share group also subscribes, without `$share`, to each grouped sensor's telemetry: all of them know
+ * every group's state. Only the group's owner (server/members.ts: rendezvous hashing over the live
+ * servers) commands its LEDs; when owners move, the new owner re-decides and commands whatever the
+ * retained commands it follows do not already say, so a change is neither sent twice nor lost.
+ *
+ * Overrides are shared through retained messages (server/overrides.ts): a server applies one set
+ * through its own API at once; one set elsewhere is adopted, and applied here only for what this
+ * server commands (the groups it owns; every device when it is alone).
  */
 import {
 	ALL_COMMANDS,
@@ -43,11 +53,22 @@ import {
 	topics,
 } from "../src/contract.js";
 import { callSafely, messageOf } from "../src/errors.js";
-import { Link, type LinkPolicy, subscribeLogged } from "../src/link.js";
-import type { Clock, Log, MqttClient, Payload } from "../src/ports.js";
+import { Link, type LinkPolicy, hashString, subscribeLogged } from "../src/link.js";
+import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { type GroupConfig, aggregate } from "./groups.js";
-import { type Override, type OverrideKind, overrideKey } from "./overrides.js";
+import { Members, SETTLE_MS, encodeMemberMessage, memberTopic, membersFilter, parseMemberMessage } from "./members.js";
+import {
+	OVERRIDES_FILTER,
+	type Override,
+	type OverrideKind,
+	type OverrideMessage,
+	encodeOverrideMessage,
+	newerThan,
+	overrideKey,
+	overrideTopic,
+	parseOverrideMessage,
+} from "./overrides.js";
 
 const TAG = "server";
 /** Every device's retained state: what its LED does and in which mode, for the API. Never shared. */
@@ -70,6 +91,8 @@ export interface ServerOptions {
 	link?: Partial<LinkPolicy>;
 	/** The shared-subscription group of servers that split the fleet; undefined: this server sees every device. */
 	share?: string | undefined;
+	/** This server's name among the servers of its share group and on the overrides it sets (one topic level). Default: random. */
+	instance?: string;
 	/** Groups of sensors that decide together (server/groups.ts); a device in no group decides alone. */
 	groups?: GroupConfig[];
 	/** Overrides in force at start (e.g. loaded from the state file). */
@@ -102,6 +125,8 @@ export interface GroupStatus {
 	/** The group's own decision (before overrides of the group or of its devices). */
 	ledOn: boolean | undefined;
 	decidedAt: number | undefined;
+	/** With `share`: the server that commands the group's LEDs. */
+	owner?: string;
 }
 
 interface GroupRecord {
@@ -110,6 +135,12 @@ interface GroupRecord {
 	fresh: number;
 	ledOn: boolean | undefined;
 	decidedAt: number | undefined;
+	owner: string | undefined;
+}
+
+interface Stamp {
+	at: number;
+	by: string;
 }
 
 export interface DeviceRecord {
@@ -154,6 +185,13 @@ export class Server {
 	#sensorOf = new Map<string, GroupRecord[]>();
 	#ledOf = new Map<string, GroupRecord>();
 	#overrides = new Map<string, Override>();
+	/** Overrides removed, by key, with when: so an older copy of one is not taken for news. */
+	#cleared = new Map<string, Stamp & { kind: OverrideKind; id: string }>();
+	/** Overrides (and removals) this server knows and has not yet heard from the broker since connecting. */
+	#unconfirmed = new Set<string>();
+	#confirmTimer: TimerHandle | undefined;
+	#instance: string;
+	#members: Members | undefined;
 	#stats = { telemetry: 0, replayed: 0, outOfOrder: 0, commands: 0, rejected: 0 };
 	#link: Link;
 	#running = false;
@@ -172,12 +210,13 @@ export class Server {
 		if (options.share !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(options.share))
 			throw new RangeError(`share group must be 1..64 letters, digits, "_", "." or "-", got ${JSON.stringify(options.share)}`);
 		this.#share = options.share;
+		this.#instance = options.instance ?? `server-${Math.floor(Math.random() * 0x100000000).toString(16).padStart(8, "0")}`;
+		if (!/^[A-Za-z0-9_.-]{1,64}$/.test(this.#instance))
+			throw new RangeError(`instance must be 1..64 letters, digits, "_", "." or "-", got ${JSON.stringify(this.#instance)}`);
 		const groups = options.groups ?? [];
-		if (this.#share !== undefined && groups.length > 0)
-			throw new RangeError("groups cannot be used with share yet: a group's decision needs all its sensors' readings, and shared subscriptions split them between servers; run one server for grouped devices");
 		for (const config of groups) {
 			checkRule(config.rule);
-			const group: GroupRecord = { config, light: undefined, fresh: 0, ledOn: undefined, decidedAt: undefined };
+			const group: GroupRecord = { config, light: undefined, fresh: 0, ledOn: undefined, decidedAt: undefined, owner: undefined };
 			this.#groups.set(config.name, group);
 			for (const id of config.sensors)
 				this.#sensorOf.set(id, [...(this.#sensorOf.get(id) ?? []), group]);
@@ -189,6 +228,17 @@ export class Server {
 				this.#log("warn", TAG, `dropping the override of group ${override.id}: no such group in the configuration`);
 			else
 				this.#overrides.set(overrideKey(override.kind, override.id), { ...override });
+		}
+		if (this.#share !== undefined) {
+			const share = this.#share;
+			this.#members = new Members({
+				self: this.#instance,
+				clock: options.clock,
+				log: options.log,
+				groups: groupsHash(groups),
+				say: (message) => this.#publish(memberTopic(share, this.#instance), encodeMemberMessage(message), false),
+				onChange: () => this.#ownersChanged(),
+			});
 		}
 		const linkOptions: ConstructorParameters<typeof Link>[0] = {
 			mqtt: options.mqtt,
@@ -208,6 +258,16 @@ export class Server {
 		return { ...this.#rule };
 	}
 
+	/** This server's name among its share group and on the overrides it sets. */
+	get instance(): string {
+		return this.#instance;
+	}
+
+	/** The servers of the share group this one knows to be alive, itself included; just itself when not sharing. */
+	servers(): string[] {
+		return this.#members?.list() ?? [this.#instance];
+	}
+
 	get stats(): ServerStats {
 		return { ...this.#stats, connects: this.#link.connects };
 	}
@@ -223,7 +283,7 @@ export class Server {
 	}
 
 	groups(): GroupStatus[] {
-		return [...this.#groups.values()].map(({ config, light, fresh, ledOn, decidedAt }) => ({
+		return [...this.#groups.values()].map(({ config, light, fresh, ledOn, decidedAt, owner }) => ({
 			name: config.name,
 			sensors: [...config.sensors],
 			leds: [...config.leds],
@@ -236,6 +296,7 @@ export class Server {
 			fresh,
 			ledOn,
 			decidedAt,
+			...(this.#members ? { owner: owner ?? this.#members.owner(config.name) } : {}),
 		}));
 	}
 
@@ -258,21 +319,101 @@ export class Server {
 	setOverride(override: Override): { ok: true } | { ok: false; error: string } {
 		if (override.kind === "group" && !this.#groups.has(override.id))
 			return { ok: false, error: `no group named ${JSON.stringify(override.id)}` };
-		this.#overrides.set(overrideKey(override.kind, override.id), { ...override });
-		this.#log("info", TAG, `override ${override.kind} ${override.id}: ${override.mode}${override.threshold === undefined ? "" : `, threshold ${override.threshold}`}`);
-		this.#emit({ type: "overrides", overrides: this.overrides() });
-		this.#overridden(override.kind, override.id);
+		const key = overrideKey(override.kind, override.id);
+		const stamped = { kind: override.kind, id: override.id, mode: override.mode, ...(override.threshold === undefined ? {} : { threshold: override.threshold }), ...this.#stamp(key) };
+		this.#adopt({ cleared: false, override: stamped }, true);
+		this.#sayOverride(key);
 		return { ok: true };
 	}
 
 	/** Removes an override; false when there was none. */
 	clearOverride(kind: OverrideKind, id: string): boolean {
-		if (!this.#overrides.delete(overrideKey(kind, id)))
+		const key = overrideKey(kind, id);
+		if (!this.#overrides.has(key))
 			return false;
-		this.#log("info", TAG, `override ${kind} ${id} removed`);
-		this.#emit({ type: "overrides", overrides: this.overrides() });
-		this.#overridden(kind, id);
+		this.#adopt({ cleared: true, kind, id, ...this.#stamp(key) }, true);
+		this.#sayOverride(key);
 		return true;
+	}
+
+	/** A stamp for a change made here now, newer than anything known of `key`. */
+	#stamp(key: string): Stamp {
+		const known = this.#known(key);
+		return { at: Math.max(this.#clock.now(), (known?.at ?? -1) + 1), by: this.#instance };
+	}
+
+	/** The stamp of what this server knows of an override: set or cleared. */
+	#known(key: string): Stamp | undefined {
+		const override = this.#overrides.get(key);
+		if (override)
+			return { at: override.at ?? 0, by: override.by ?? "" };
+		return this.#cleared.get(key);
+	}
+
+	/** Takes an override (or its removal) as the newest; `local`: it was made through this server. */
+	#adopt(message: OverrideMessage, local: boolean): void {
+		const { kind, id } = message.cleared ? message : message.override;
+		const key = overrideKey(kind, id);
+		if (message.cleared) {
+			this.#cleared.set(key, { kind, id, at: message.at, by: message.by });
+			if (!this.#overrides.delete(key))
+				return;
+			this.#log("info", TAG, `override ${kind} ${id} removed${local ? "" : ` by ${message.by}`}`);
+		}
+		else {
+			const { override } = message;
+			this.#cleared.delete(key);
+			this.#overrides.set(key, { ...override });
+			this.#log("info", TAG, `override ${kind} ${id}: ${override.mode}${override.threshold === undefined ? "" : `, threshold ${override.threshold}`}${local ? "" : ` by ${override.by}`}`);
+		}
+		this.#emit({ type: "overrides", overrides: this.overrides() });
+		// A device alone is commanded by whichever server hears it: the one that took the change
+		// applies it now, the others when they next decide for the device.
+		if (local || this.#members === undefined || kind === "group" || this.#ledOf.has(id))
+			this.#overridden(kind, id);
+	}
+
+	/** Says what this server knows of an override on its retained topic. */
+	#sayOverride(key: string): void {
+		const override = this.#overrides.get(key);
+		const cleared = this.#cleared.get(key);
+		let message: OverrideMessage;
+		if (override)
+			message = { cleared: false, override: { ...override, at: override.at ?? 0, by: override.by ?? this.#instance } };
+		else if (cleared)
+			message = { cleared: true, ...cleared };
+		else
+			return;
+		const { kind, id } = override ?? cleared!;
+		this.#publish(overrideTopic(kind, id), encodeOverrideMessage(message), true);
+	}
+
+	/** An override from the broker: the newest wins; an older one is answered with the newer. */
+	#overrideMessage(topic: string, payload: Payload): void {
+		if (payloadLength(payload) === 0)
+			return;
+		const parsed = parseOverrideMessage(topic, typeof payload === "string" ? payload : new TextDecoder().decode(payload));
+		if (!parsed.ok) {
+			this.#reject(topic, parsed.error);
+			return;
+		}
+		const message = parsed.value;
+		const { kind, id, at, by } = message.cleared ? message : message.override;
+		const key = overrideKey(kind, id);
+		const known = this.#known(key);
+		if (known && !newerThan(at, by, known.at, known.by)) {
+			if (known.at === at && known.by === by)
+				this.#unconfirmed.delete(key);
+			else
+				this.#sayOverride(key);
+			return;
+		}
+		this.#unconfirmed.delete(key);
+		if (kind === "group" && !this.#groups.has(id)) {
+			this.#log("debug", TAG, `${topic}: no group ${id} in this server's configuration; ignored`);
+			return;
+		}
+		this.#adopt(message, false);
 	}
 
 	start(): void {
@@ -289,6 +430,8 @@ export class Server {
 		if (!this.#running)
 			return;
 		this.#running = false;
+		this.#members?.stop();
+		this.#cancelConfirm();
 		if (this.#link.state === "up")
 			this.#publishStatus("offline");
 		this.#link.stop();
@@ -298,19 +441,63 @@ export class Server {
 
 	#connected(): void {
 		const shared = (topic: string) => (this.#share === undefined ? topic : `$share/${this.#share}/${topic}`);
-		const topics = [shared(ALL_TELEMETRY), shared(ALL_STATUS), SERVER_STATUS_TOPIC, ALL_STATE];
+		const watched = [shared(ALL_TELEMETRY), shared(ALL_STATUS), SERVER_STATUS_TOPIC, ALL_STATE, OVERRIDES_FILTER];
+		// Every server of a share group hears every grouped sensor: groups decide from all readings.
+		const sensors = this.#share === undefined ? [] : [...this.#sensorOf.keys()].map((id) => topics.telemetry(id));
 		if (this.#share !== undefined)
-			topics.push(ALL_COMMANDS);
-		this.#log("info", TAG, `connected; watching ${topics.join(", ")}`);
+			watched.push(ALL_COMMANDS, membersFilter(this.#share));
+		this.#log("info", TAG, `connected; watching ${watched.join(", ")}${sensors.length > 0 ? ` and the telemetry of ${sensors.length} grouped sensors` : ""}`);
 		this.#publishStatus("online");
-		for (const topic of topics)
+		for (const topic of [...watched, ...sensors])
 			subscribeLogged(this.#mqtt, this.#log, TAG, topic);
+		this.#members?.up();
+		// Say the overrides this server keeps (from its file, or made while the broker was away)
+		// unless the broker's retained copies, which arrive right after subscribing, already say them.
+		this.#cancelConfirm();
+		this.#unconfirmed = new Set([...this.#overrides.keys(), ...this.#cleared.keys()]);
+		this.#confirmTimer = this.#clock.setTimeout(() => {
+			this.#confirmTimer = undefined;
+			for (const key of this.#unconfirmed)
+				this.#sayOverride(key);
+			this.#unconfirmed.clear();
+		}, SETTLE_MS);
+	}
+
+	#cancelConfirm(): void {
+		if (this.#confirmTimer !== undefined)
+			this.#clock.clearTimeout(this.#confirmTimer);
+		this.#confirmTimer = undefined;
+	}
+
+	/** May this server command the group's LEDs now? Alone, always; in a share group, when it owns it. */
+	#owns(group: GroupRecord): boolean {
+		const members = this.#members;
+		return members === undefined || (members.settled && members.owner(group.config.name) === this.#instance);
+	}
+
+	/** The member list changed: each group this server now owns is decided again, and told what was missed. */
+	#ownersChanged(): void {
+		const members = this.#members!;
+		const now = this.#clock.now();
+		for (const group of this.#groups.values()) {
+			const owner = members.owner(group.config.name);
+			if (owner !== group.owner) {
+				group.owner = owner;
+				this.#log("info", TAG, `group ${group.config.name}: commanded by ${owner === this.#instance ? "this server" : owner}`);
+			}
+			if (this.#owns(group))
+				this.#decideGroup(group, now);
+		}
 	}
 
 	#message(topic: string, payload: Payload, retained: boolean): void {
 		try {
 			if (topic === SERVER_STATUS_TOPIC) {
 				this.#serverStatus(payload);
+				return;
+			}
+			if (topic.startsWith("nightlight/")) {
+				this.#serviceMessage(topic, payload);
 				return;
 			}
 			const parsed = parseTopic(topic);
@@ -403,8 +590,10 @@ export class Server {
 	 * else (a device in no group) the rule on its own reading. Commands it when that changed.
 	 */
 	#decideLed(id: string, now: number): void {
-		const own = this.#override("device", id);
 		const group = this.#ledOf.get(id);
+		if (group && !this.#owns(group))
+			return;
+		const own = this.#override("device", id);
 		let ledOn: boolean | undefined;
 		let why: string;
 		if (own && own.mode !== "auto") {
@@ -510,8 +699,27 @@ export class Server {
 	/** Another server's will said offline while this one is alive: the service is still there. */
 	#serverStatus(payload: Payload): void {
 		const parsed = payloadLength(payload) === 0 ? undefined : parseAvailability(payload);
-		if (this.#running && this.#link.state === "up" && (!parsed || (parsed.ok && parsed.value === "offline")))
+		if (this.#running && this.#link.state === "up" && (!parsed || (parsed.ok && parsed.value === "offline"))) {
 			this.#publishStatus("online");
+			this.#members?.rollCall();
+		}
+	}
+
+	/** The servers' own topics: shared overrides, and the members of this server's share group. */
+	#serviceMessage(topic: string, payload: Payload): void {
+		if (topic.startsWith("nightlight/overrides/")) {
+			this.#overrideMessage(topic, payload);
+			return;
+		}
+		const members = this.#members;
+		const prefix = `nightlight/servers/${this.#share}/`;
+		if (!members || !topic.startsWith(prefix))
+			return;
+		const message = parseMemberMessage(typeof payload === "string" ? payload : new TextDecoder().decode(payload));
+		if (message)
+			members.message(topic.slice(prefix.length), message);
+		else
+			this.#reject(topic, "not a server's membership message");
 	}
 
 	/** A command from any server of the group: adopt it when it is newer than what this one knows. */
@@ -527,16 +735,43 @@ export class Server {
 		record.ledOn = led_on;
 		record.decidedAt = ts;
 		record.seq = Math.max(record.seq, seq);
+		// A server that joins late learns its groups' last decisions from their LEDs' commands, so
+		// its hysteresis starts where the owner's was rather than from the bare threshold.
+		const group = this.#ledOf.get(id);
+		if (group && group.ledOn === undefined && !this.#forced(group, id))
+			group.ledOn = led_on;
+	}
+
+	/** True when an override, not the group's decision, says what the LED does. */
+	#forced(group: GroupRecord, id: string): boolean {
+		const own = this.#override("device", id);
+		const shared = this.#override("group", group.config.name);
+		return (own !== undefined && own.mode !== "auto") || (shared !== undefined && shared.mode !== "auto");
 	}
 
 	/** Without the broker the server cannot vouch for any device: each says online again when it is back. */
 	#lostBroker(): void {
 		this.#log("warn", TAG, "lost the broker; reconnecting, and counting every device offline until it says otherwise");
+		this.#cancelConfirm();
+		this.#members?.down();
 		for (const record of this.#devices.values()) {
 			if (record.availability === "online") {
 				record.availability = "offline";
 				this.#emit({ type: "availability", id: record.id, availability: "offline" });
 			}
+		}
+	}
+
+	/** Publishes at QoS 1; a refusal is logged, never thrown. */
+	#publish(topic: string, message: string, retain: boolean): void {
+		try {
+			this.#mqtt.publish(topic, message, { qos: 1, retain }, (error) => {
+				if (error)
+					this.#log("warn", TAG, `cannot publish ${topic}: ${error.message}`);
+			});
+		}
+		catch (error) {
+			this.#log("warn", TAG, `cannot publish ${topic}: ${messageOf(error)}`);
 		}
 	}
 
@@ -580,6 +815,11 @@ export class Server {
 		if (listener)
 			callSafely(this.#log, TAG, `event listener on ${event.type}`, () => listener(event));
 	}
+}
+
+/** A short fingerprint of a groups configuration: servers of one share group must agree on it. */
+function groupsHash(groups: GroupConfig[]): string {
+	return hashString(JSON.stringify(groups)).toString(16).padStart(8, "0");
 }
 
 function payloadLength(payload: Payload): number {

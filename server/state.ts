@@ -5,6 +5,7 @@
  */
 import { mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { isDeviceId } from "../src/contract.js";
 import type { RuleOptions } from "../src/rule.js";
 import { type GroupConfig, parseGroups } from "./groups.js";
 import { type Override, parseOverride } from "./overrides.js";
@@ -60,11 +61,16 @@ export class OverrideFile {
 		if (!Array.isArray(list))
 			throw new Error(`${this.path}: expected {"overrides": [...]}`);
 		return list.map((item: unknown, index) => {
-			const { kind, id, ...body } = (item ?? {}) as Record<string, unknown>;
+			const { kind, id, at, by, ...body } = (item ?? {}) as Record<string, unknown>;
 			const parsed = parseOverride(String(kind), String(id), body);
 			if (!parsed.ok)
 				throw new Error(`${this.path}: overrides[${index}]: ${parsed.error}`);
-			return parsed.value;
+			// When and by which server it was set: files from older versions have neither.
+			if (at !== undefined && (typeof at !== "number" || !Number.isSafeInteger(at) || at < 0))
+				throw new Error(`${this.path}: overrides[${index}]: "at" must be a time in ms, got ${JSON.stringify(at)}`);
+			if (by !== undefined && (typeof by !== "string" || !isDeviceId(by)))
+				throw new Error(`${this.path}: overrides[${index}]: "by" must name a server, got ${JSON.stringify(by)}`);
+			return { ...parsed.value, ...(at === undefined ? {} : { at }), ...(by === undefined ? {} : { by }) };
 		});
 	}
 

@@ -208,7 +208,7 @@ describe("the server with groups", () => {
 		read("lone", 450);
 		expect(leds("lone")).toEqual([false, true, false, true]);
 		expect(server.thresholdOf("lone")).toBe(500);
-		expect(server.overrides()).toEqual([{ kind: "device", id: "lone", mode: "auto", threshold: 500 }]);
+		expect(server.overrides()).toEqual([{ kind: "device", id: "lone", mode: "auto", threshold: 500, at: expect.any(Number), by: server.instance }]);
 	});
 
 	test("overrides given at start are in force; one of an unknown group is refused or dropped", () => {
@@ -226,7 +226,4 @@ describe("the server with groups", () => {
 		expect(events).toContainEqual({ type: "state", id: "l1", led_on: true, mode: "local" });
 	});
 
-	test("refuses groups together with shared subscriptions", () => {
-		expect(() => new Server({ mqtt, clock, log, rule: RULE, share: "night", groups: parseGroups([{ name: "g", sensors: ["a"], leds: [] }], RULE) })).toThrow(/groups cannot be used with share/);
-	});
 });

@@ -73,12 +73,12 @@ describe("the HTTP API", () => {
 		expect(JSON.parse(mqtt.last("lone/commands")!.message).led_on).toBe(true);
 		response = await call("PUT", "/api/overrides/group/pitch", `{"mode":"auto","threshold":500}`);
 		expect(response.status).toBe(200);
-		expect((await call("GET", "/api/overrides")).json.overrides).toEqual([{ kind: "device", id: "lone", mode: "on" }, { kind: "group", id: "pitch", mode: "auto", threshold: 500 }]);
+		expect((await call("GET", "/api/overrides")).json.overrides).toMatchObject([{ kind: "device", id: "lone", mode: "on" }, { kind: "group", id: "pitch", mode: "auto", threshold: 500 }]);
 		response = await call("DELETE", "/api/overrides/device/lone");
 		expect(response.status).toBe(200);
 		expect(JSON.parse(mqtt.last("lone/commands")!.message).led_on).toBe(false);
 		expect(saved).toHaveLength(3);
-		expect(saved[2]).toEqual([{ kind: "group", id: "pitch", mode: "auto", threshold: 500 }]);
+		expect(saved[2]).toMatchObject([{ kind: "group", id: "pitch", mode: "auto", threshold: 500 }]);
 	});
 
 	test("the slider's endpoint sets a simulated device's light; others are 404", async () => {

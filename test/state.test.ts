@@ -27,6 +27,14 @@ describe("the state files", () => {
 		expect(() => file.load()).toThrow(file.path);
 		writeFileSync(file.path, `{"overrides":[{"kind":"device","id":"a","mode":"dim"}]}`);
 		expect(() => file.load()).toThrow(/overrides\[0\]: "mode"/);
+		writeFileSync(file.path, `{"overrides":[{"kind":"device","id":"a","mode":"on","at":"yesterday"}]}`);
+		expect(() => file.load()).toThrow(/overrides\[0\]: "at" must be a time in ms/);
+	});
+
+	test("an override keeps when and by which server it was set", () => {
+		const file = new OverrideFile(dir);
+		file.save([{ kind: "device", id: "a", mode: "off", at: 1_700_000_000_000, by: "nightlight-server-1a2b3c" }]);
+		expect(file.load()).toEqual([{ kind: "device", id: "a", mode: "off", at: 1_700_000_000_000, by: "nightlight-server-1a2b3c" }]);
 	});
 
 	test("a groups file is checked, and its errors name the file and the field", () => {

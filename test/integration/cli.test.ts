@@ -83,7 +83,6 @@ describe("bad configuration: a clear message and exit code 2", () => {
 		[["fly"], {}, `unknown command "fly"`],
 		[["server", "--groups", "/nonexistent/groups.json"], {}, "--groups: /nonexistent/groups.json: ENOENT"],
 		[["server", "--groups", badGroups], {}, `groups[0].aggregate must be one of median, mean, min, max, got "mode"`],
-		[["server", "--groups", badGroups, "--share", "night"], {}, "--groups cannot be used with --share"],
 		[["up", "--http-port", "99999"], {}, "--http-port must be an integer from 0 to 65535"],
 	])("%j %j", (args, env, message) => {
 		const result = run(args as string[], env as Record<string, string>);

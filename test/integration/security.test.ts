@@ -16,6 +16,7 @@ import { COMMAND_MAX_BYTES, MAX_PACKET_BYTES, SERVER_STATUS_TOPIC, publishPacket
 import type { Led, Log } from "../../src/ports.js";
 import { type NodeDevice, startNodeDevice } from "../../hosts/node/device.js";
 import { type NodeMqttClient, connectMqtt } from "../../runtime/node/mqtt.js";
+import { parseGroups } from "../../server/groups.js";
 import { type NodeServer, startNodeServer } from "../../server/node.js";
 import { freePort, mosquittoAvailable, startMosquitto } from "../support/brokers.js";
 import { sleep, until } from "../support/wait.js";
@@ -188,6 +189,18 @@ run("security, against the reference Mosquitto", () => {
 		expect(srv.server.stats.connects).toBe(1);
 		expect(node.lines.join("\n")).toContain(`connected to mqtts://localhost:${tlsPort}`);
 		expect(node.lines.join("\n")).not.toContain(passwords.get(ROOM_A)!);
+	}, 30_000);
+
+	test("the reference ACL lets servers of a share group find each other, follow commands and share overrides", async () => {
+		const groups = parseGroups([{ name: "hall", sensors: [ROOM_A], leds: [ROOM_A] }], { threshold: 300, hysteresis: 20 });
+		const [one, two] = [server({ share: "night", groups }), server({ share: "night", groups })];
+		await until(() => one.server.servers().length === 2 && two.server.servers().length === 2 || undefined, "both servers heard each other", 15_000);
+		const node = device(ROOM_A, { light: 100 });
+		await until(() => node.led.on, "the hall's owner lit the LED");
+		await until(() => [one, two].every((srv) => srv.server.device(ROOM_A)?.ledOn === true) || undefined, "both servers follow the command");
+		one.server.setOverride({ kind: "group", id: "hall", mode: "off" });
+		await until(() => two.server.overrides()[0]?.mode === "off" || undefined, "the override reached the other server");
+		await until(() => !node.led.on, "the override is in force");
 	}, 30_000);
 
 	test("the CLI: mqtts:// with the CA from --ca and the password from NIGHTLIGHT_PASSWORD, never shown", async () => {
