@@ -2,7 +2,7 @@
  * The server's HTTP side on Node (node:http, no framework): a JSON API, server-sent events for
  * live updates, and the dashboard's static files.
  *
- *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs}
+ *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs, auth}
  *   GET    /api/devices                     every device the server knows
  *   GET    /api/groups                      every configured group and its last decision
  *   GET    /api/overrides                   the overrides in force
@@ -12,7 +12,8 @@
  *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides
  *
  * A bad request gets a 4xx and {"error": "..."}; a handler that fails gets a 500 and a log line,
- * never a crash.
+ * never a crash. With an API token, every request but GET and HEAD must carry
+ * `Authorization: Bearer <token>`: without it 401, with a wrong one 403. Reading stays open.
  */
 import { createReadStream, statSync } from "node:fs";
 import { type IncomingMessage, type Server as HttpServer, type ServerResponse, createServer } from "node:http";
@@ -21,6 +22,7 @@ import { extname, join, normalize, sep } from "node:path";
 import { LIGHT_MAX, isDeviceId } from "../src/contract.js";
 import { messageOf } from "../src/errors.js";
 import type { Log } from "../src/ports.js";
+import { BearerCheck } from "./auth.js";
 import { type Override, parseOverride } from "./overrides.js";
 import type { Server, ServerEvent } from "./server.js";
 
@@ -55,11 +57,15 @@ export interface HttpApiOptions {
 	staticDirs?: string[];
 	/** Told after an override was set or removed, e.g. to save it. */
 	onOverrides?: (overrides: Override[]) => void;
+	/** When given, changes (any method but GET and HEAD) need it as `Authorization: Bearer <token>`. */
+	apiToken?: string;
 }
 
 export interface HttpApi {
 	url: string;
 	port: number;
+	/** Whether changes need the API token. */
+	auth: boolean;
 	/** Sends a server event to every live-update client. */
 	send(event: ServerEvent): void;
 	close(): Promise<void>;
@@ -78,6 +84,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 	const started = Date.now();
 	const streams = new Set<ServerResponse>();
 	const simulated = options.simulated ?? new Map<string, SimulatedSensor>();
+	const bearer = options.apiToken === undefined ? undefined : new BearerCheck(options.apiToken);
 
 	const deviceView = (now: number) => server.devices().map((record) => {
 		const override = server.overrides().find((item) => item.kind === "device" && item.id === record.id);
@@ -115,7 +122,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		if (resource === "health" && parts.length === 2) {
 			only("GET");
 			const up = options.brokerUp?.() ?? true;
-			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.devices().length, groups: server.groups().length, uptimeMs: Date.now() - started }];
+			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.devices().length, groups: server.groups().length, uptimeMs: Date.now() - started, auth: bearer !== undefined }];
 		}
 		if (resource === "devices" && parts.length === 2) {
 			only("GET");
@@ -193,6 +200,28 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		return false;
 	};
 
+	const refuse = (verdict: "missing" | "wrong", request: IncomingMessage, url: URL, response: ServerResponse) => {
+		const who = `${request.method} ${url.pathname} from ${request.socket.remoteAddress ?? "?"}`;
+		let status: number;
+		let error: string;
+		if (verdict === "missing") {
+			log("debug", TAG, `refused ${who}: no API token`);
+			status = 401;
+			error = "this nightlight needs its API token for changes: send the header \"Authorization: Bearer <token>\" with the token the server was started with (--api-token); reading (GET) needs none";
+		}
+		else {
+			log("warn", TAG, `refused ${who}: wrong API token`);
+			status = 403;
+			error = "wrong API token: send the token the server was started with (--api-token) as \"Authorization: Bearer <token>\"";
+		}
+		response.writeHead(status, {
+			"content-type": "application/json; charset=utf-8",
+			"cache-control": "no-store",
+			"www-authenticate": verdict === "missing" ? `Bearer realm="nightlight"` : `Bearer realm="nightlight", error="invalid_token"`,
+		});
+		response.end(JSON.stringify({ error }));
+	};
+
 	const http: HttpServer = createServer((request, response) => {
 		const reply = (status: number, body: unknown) => {
 			if (response.headersSent)
@@ -208,6 +237,14 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		catch {
 			reply(400, { error: "bad request URL" });
 			return;
+		}
+		if (bearer && request.method !== "GET" && request.method !== "HEAD") {
+			const verdict = bearer.verdict(request.headers.authorization);
+			if (verdict !== "ok") {
+				request.resume();
+				refuse(verdict, request, url, response);
+				return;
+			}
 		}
 		if (url.pathname === "/api/events") {
 			if (request.method !== "GET") {
@@ -253,6 +290,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 	return {
 		url: `http://${shown}:${address.port}/`,
 		port: address.port,
+		auth: bearer !== undefined,
 		send(event) {
 			if (streams.size === 0)
 				return;
