@@ -136,9 +136,9 @@ async function api(method: string, path: string, body?: unknown): Promise<unknow
 			// One question per change: a wrong answer is said on the page, not asked again and again.
 			const entered = asked ? null : window.prompt(refused
 				? "The saved API token was refused. Enter this nightlight's current API token:"
-				: "Changes on this nightlight need its API token (the server's --api-token). Enter it:");
+				: "Changes on this nightlight need its API token (the server's --api-token). Enter it:")?.trim();
 			if (entered) {
-				storeToken(entered.trim());
+				storeToken(entered);
 				continue;
 			}
 			say(refused
