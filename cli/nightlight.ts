@@ -3,6 +3,7 @@
  * `npm start` runs), `device`, `server` and `broker`. Bad configuration prints what is wrong and
  * exits with code 2; faults at run time are logged and retried, never a stack trace.
  */
+import { readFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { isDeviceId } from "../src/contract.js";
@@ -17,6 +18,7 @@ import { defaultDeviceId } from "../hosts/node/identity.js";
 import { LOG_LEVELS, consoleLog } from "../runtime/node/log.js";
 import { checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
 import { parseLevel } from "../hosts/node/sensor.js";
+import { apiTokenProblem, isLoopback } from "../server/auth.js";
 import { type HttpApi, type SimulatedSensor, startHttpApi } from "../server/http.js";
 import { startNodeServer } from "../server/node.js";
 import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
@@ -60,7 +62,9 @@ const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "groups", kind: "string", value: "FILE", help: "JSON file of groups: sensors that decide together for the LEDs they name (see docs/fleet.md); without it each device decides alone" },
 	{ name: "state-dir", kind: "string", value: "DIR", default: DEFAULT_STATE_DIR, help: "folder where the overrides are kept across restarts" },
 	{ name: "http-port", kind: "integer", min: 0, max: 65535, default: 8080, help: "port of the dashboard and the HTTP API (0: any free port)" },
-	{ name: "http-listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the dashboard and the HTTP API listen on; 0.0.0.0 opens them to your network, with no password" },
+	{ name: "http-listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the dashboard and the HTTP API listen on; 0.0.0.0 opens them to your network: set --api-token too" },
+	{ name: "api-token", kind: "string", value: "TOKEN", secret: true, refuseEmpty: true, check: apiTokenProblem, help: "token that changes through the HTTP API need (Authorization: Bearer TOKEN), at least 16 characters; reading stays open; never logged" },
+	{ name: "api-token-file", kind: "string", value: "FILE", help: "file holding the API token, instead of --api-token (kept out of ps)" },
 ];
 
 const LISTEN_OPTIONS: OptionSpec[] = [
@@ -216,6 +220,7 @@ function checkValues(values: Values): void {
 			throw new ConfigError(`--groups: ${messageOf(error)}`);
 		}
 	}
+	apiTokenOf(values);
 	if (typeof values["state-dir"] === "string") {
 		try {
 			new OverrideFile(values["state-dir"]).load();
@@ -224,6 +229,27 @@ function checkValues(values: Values): void {
 			throw new ConfigError(`--state-dir: ${messageOf(error)}`);
 		}
 	}
+}
+
+/** The HTTP API's token: --api-token's, or the one in the file --api-token-file names. */
+function apiTokenOf(values: Values): string | undefined {
+	const file = values["api-token-file"];
+	if (typeof file !== "string")
+		return values["api-token"] as string | undefined;
+	if (values["api-token"] !== undefined)
+		throw new ConfigError("give --api-token or --api-token-file, not both");
+	let token: string;
+	try {
+		// A file written by `echo` ends with a newline that is no part of the token.
+		token = readFileSync(file, "utf8").trim();
+	}
+	catch (error) {
+		throw new ConfigError(`--api-token-file: cannot read ${file}: ${messageOf(error)}`);
+	}
+	const problem = apiTokenProblem(token);
+	if (problem !== undefined)
+		throw new ConfigError(`--api-token-file: the token in ${file} ${problem}`);
+	return token;
 }
 
 function reportOf(values: Values): Partial<ReportOptions> {
@@ -304,6 +330,7 @@ async function startServer(values: Values, log: Log, url: string, simulated?: Ma
 	});
 	const host = values["http-listen"] as string;
 	const port = values["http-port"] as number;
+	const apiToken = apiTokenOf(values);
 	try {
 		http = await startHttpApi({
 			server: node.server,
@@ -313,6 +340,7 @@ async function startServer(values: Values, log: Log, url: string, simulated?: Ma
 			...(simulated ? { simulated } : {}),
 			brokerUp: () => node.client.connected,
 			staticDirs: [DASHBOARD_DIR],
+			...(apiToken === undefined ? {} : { apiToken }),
 		});
 	}
 	catch (error) {
@@ -323,6 +351,8 @@ async function startServer(values: Values, log: Log, url: string, simulated?: Ma
 		throw new BrokerError(`the dashboard cannot listen on ${host}:${port}: ${messageOf(error)}`);
 	}
 	const api = http;
+	if (!api.auth && !isLoopback(host))
+		log("warn", "http", `the HTTP API on ${host}:${api.port} accepts changes (overrides, simulated light) from anyone on your network: set --api-token or NIGHTLIGHT_API_TOKEN, or --http-listen 127.0.0.1`);
 	return {
 		http: api,
 		stop: async () => {
@@ -340,7 +370,7 @@ async function runDevice(values: Values, log: Log): Promise<Running> {
 
 async function runServer(values: Values, log: Log): Promise<Running> {
 	const server = await startServer(values, log, values.broker as string);
-	process.stdout.write(`server → ${redactUrl(values.broker as string)}; dashboard and HTTP API at ${server.http.url}\n`);
+	process.stdout.write(`server → ${redactUrl(values.broker as string)}; dashboard and HTTP API at ${server.http.url}${server.http.auth ? "; changes need the API token" : ""}\n`);
 	return server;
 }
 
@@ -383,7 +413,7 @@ async function runUp(values: Values, log: Log): Promise<Running> {
 		"nightlight is up:",
 		...brokerLines(broker),
 		`  server           threshold ${threshold}, hysteresis ${hysteresis}: the LED goes on below ${threshold} and off at ${Number(threshold) + Number(hysteresis)} or above`,
-		`  dashboard        ${server.http.url}  (and the HTTP API under ${server.http.url}api/)`,
+		`  dashboard        ${server.http.url}  (and the HTTP API under ${server.http.url}api/${server.http.auth ? "; changes need the API token" : ""})`,
 		`  device           ${id}, light ${values.light}: topics ${id}/telemetry, /commands, /state, /status`,
 		"Type a light level 0..1023 and Enter to change the simulated light (dark is low). Ctrl-C stops.",
 		"",

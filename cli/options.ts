@@ -26,6 +26,10 @@ export interface OptionSpec {
 	secret?: boolean;
 	/** How the value is shown in the configuration dump, e.g. a URL without its password. */
 	show?: (value: string) => string;
+	/** What is wrong with a string value (said after the option's name), or undefined. */
+	check?: (value: string) => string | undefined;
+	/** An empty variable is checked rather than taken as unset: for a secret whose absence opens something. */
+	refuseEmpty?: boolean;
 }
 
 export type Values = Record<string, string | number | boolean | undefined>;
@@ -56,7 +60,7 @@ export function parseOptions(specs: OptionSpec[], argv: string[], env: NodeJS.Pr
 		const fromEnv = env[envName(spec.name)];
 		let raw: string | boolean | undefined = flag;
 		let source = `--${spec.name}`;
-		if (raw === undefined && fromEnv !== undefined && fromEnv !== "") {
+		if (raw === undefined && fromEnv !== undefined && (fromEnv !== "" || spec.refuseEmpty)) {
 			raw = fromEnv;
 			source = envName(spec.name);
 		}
@@ -83,6 +87,9 @@ function convert(spec: OptionSpec, raw: string | boolean, source: string): strin
 	if (spec.kind === "string") {
 		if (spec.choices && !spec.choices.includes(text))
 			throw new ConfigError(`${source} must be one of ${spec.choices.join(", ")}, got ${JSON.stringify(text)}`);
+		const problem = spec.check?.(text);
+		if (problem !== undefined)
+			throw new ConfigError(`${source} ${problem}`);
 		return text;
 	}
 	const number = Number(text.trim());

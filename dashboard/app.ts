@@ -4,11 +4,15 @@
  * buttons, and for devices simulated by `nightlight up` a light slider. Live updates come as
  * server-sent events from /api/events; an EventSource reconnects by itself after a restart, and
  * on every (re)connection the page reloads the whole picture from the JSON API.
+ * When the server has an API token, a change it refuses (401, 403) asks for the token, keeps it
+ * in localStorage and tries once more; `#token=…` in the address gives it once, then leaves the
+ * address bar. Reading needs no token.
  */
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
 const WINDOW_S = 5 * 60;
+const TOKEN_KEY = "nightlight.apiToken";
 
 interface DeviceView {
 	id: string;
@@ -32,6 +36,8 @@ interface GroupView {
 	light: number | null;
 	fresh: number;
 	ledOn: boolean | null;
+	/** With servers sharing the fleet: the one that commands the group. */
+	owner?: string;
 }
 
 interface Override {
@@ -59,7 +65,14 @@ interface Card {
 const cards = new Map<string, Card>();
 const container = document.getElementById("cards")!;
 const link = document.getElementById("link")!;
+const lock = document.getElementById("lock")!;
+const notice = document.getElementById("notice")!;
 let overrides: Override[] = [];
+/** The token when localStorage refuses it (some private windows): kept for this page only. */
+let tokenInMemory: string | undefined;
+
+/** A change the server refused for want of the right token; the page says so already. */
+class TokenError extends Error {}
 
 function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<HTMLElementTagNameMap[K]> = {}, ...children: Array<Node | string>): HTMLElementTagNameMap[K] {
 	const node = Object.assign(document.createElement(tag), props);
@@ -67,12 +80,94 @@ function element<K extends keyof HTMLElementTagNameMap>(tag: K, props: Partial<H
 	return node;
 }
 
+function storedToken(): string | undefined {
+	try {
+		return localStorage.getItem(TOKEN_KEY) ?? tokenInMemory;
+	}
+	catch {
+		return tokenInMemory;
+	}
+}
+
+function storeToken(token: string | undefined): void {
+	tokenInMemory = token;
+	try {
+		if (token === undefined)
+			localStorage.removeItem(TOKEN_KEY);
+		else
+			localStorage.setItem(TOKEN_KEY, token);
+	}
+	catch {
+		// Kept in memory: good for this page.
+	}
+}
+
+/** `#token=…` once: kept, then out of the address bar and the history, where others could read it. */
+function tokenFromAddress(): void {
+	const match = /(?:^#|&)token=([^&]*)/.exec(location.hash);
+	if (!match)
+		return;
+	try {
+		storeToken(decodeURIComponent(match[1]!) || undefined);
+	}
+	catch {
+		say("The token in the address is not valid percent-encoding: press a button to enter it instead.");
+	}
+	history.replaceState(null, "", location.pathname + location.search);
+}
+
+function say(text: string): void {
+	notice.textContent = text;
+	notice.hidden = text === "";
+}
+
 async function api(method: string, path: string, body?: unknown): Promise<unknown> {
-	const response = await fetch(path, { method, ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { "content-type": "application/json" } }) });
-	const json = await response.json();
-	if (!response.ok)
-		throw new Error((json as { error?: string }).error ?? response.statusText);
-	return json;
+	for (let asked = false; ; asked = true) {
+		const headers: Record<string, string> = {};
+		if (body !== undefined)
+			headers["content-type"] = "application/json";
+		const token = method === "GET" ? undefined : storedToken();
+		if (token !== undefined)
+			headers.authorization = `Bearer ${token}`;
+		const response = await fetch(path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+		const json = await response.json() as { error?: string };
+		if (response.status === 401 || response.status === 403) {
+			const refused = response.status === 403;
+			if (refused)
+				storeToken(undefined);
+			// One question per change: a wrong answer is said on the page, not asked again and again.
+			const entered = asked ? null : window.prompt(refused
+				? "The saved API token was refused. Enter this nightlight's current API token:"
+				: "Changes on this nightlight need its API token (the server's --api-token). Enter it:")?.trim();
+			if (entered) {
+				storeToken(entered);
+				continue;
+			}
+			say(refused
+				? "Not changed: the API token was refused (wrong token). Press the button again to enter the right one."
+				: "Not changed: changes on this nightlight need its API token. Press the button again to enter it, or open the dashboard with #token=YOUR-TOKEN after its address.");
+			showLock(true);
+			throw new TokenError(json.error ?? response.statusText);
+		}
+		if (!response.ok)
+			throw new Error(json.error ?? response.statusText);
+		if (method !== "GET") {
+			say("");
+			showLock(lock.dataset.auth === "true");
+		}
+		return json;
+	}
+}
+
+/** The header's word on changes: whether they need a token and whether this page has one. */
+function showLock(auth: boolean): void {
+	lock.dataset.auth = String(auth);
+	lock.textContent = !auth ? "" : storedToken() === undefined ? "changes need the API token" : "API token saved";
+}
+
+async function checkAuth(): Promise<void> {
+	const health = await (await fetch("/api/health")).json() as { auth?: boolean };
+	showLock(health.auth === true);
 }
 
 function card(key: string, kind: "device" | "group", id: string, simulated: boolean): Card {
@@ -90,7 +185,7 @@ function card(key: string, kind: "device" | "group", id: string, simulated: bool
 		button.dataset.testid = `mode-${key}-${mode}`;
 		button.addEventListener("click", () => {
 			const request = mode === "auto" ? api("DELETE", `/api/overrides/${kind}/${encodeURIComponent(id)}`).catch(() => undefined) : api("PUT", `/api/overrides/${kind}/${encodeURIComponent(id)}`, { mode });
-			request.then(refresh, (error: Error) => alert(error.message));
+			request.then(refresh, (error: Error) => error instanceof TokenError || alert(error.message));
 		});
 		buttons.set(mode, button);
 		row.append(button);
@@ -180,7 +275,7 @@ async function refresh(): Promise<void> {
 		item.threshold = group.threshold;
 		setLamp(item, group.ledOn);
 		item.avail.textContent = `${group.fresh} fresh`;
-		item.facts.textContent = `${group.aggregate} of ${group.sensors.join(", ")} → LEDs ${group.leds.join(", ") || "none"}; threshold ${group.threshold}${group.light === null ? "" : `; now ${Math.round(group.light)}`}`;
+		item.facts.textContent = `${group.aggregate} of ${group.sensors.join(", ")} → LEDs ${group.leds.join(", ") || "none"}; threshold ${group.threshold}${group.light === null ? "" : `; now ${Math.round(group.light)}`}${group.owner ? `; commanded by ${group.owner}` : ""}`;
 		setMode(item, overrides.find((o) => o.kind === "group" && o.id === group.name)?.mode ?? "auto");
 		if (item.times.length === 0 && group.light !== null)
 			point(`group-${group.name}`, group.light, Date.now());
@@ -210,6 +305,7 @@ function live(): void {
 		link.textContent = "live";
 		link.className = "";
 		refresh().catch(() => undefined);
+		checkAuth().catch(() => undefined);
 	});
 	source.addEventListener("error", () => {
 		link.textContent = "reconnecting…";
@@ -248,5 +344,6 @@ setInterval(() => {
 	for (const item of cards.values())
 		redraw(item);
 }, 2_000);
+tokenFromAddress();
 refresh().catch(() => undefined);
 live();

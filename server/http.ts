@@ -2,7 +2,7 @@
  * The server's HTTP side on Node (node:http, no framework): a JSON API, server-sent events for
  * live updates, and the dashboard's static files.
  *
- *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs, server, servers}
+ *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs, auth, server, servers}
  *   GET    /api/devices                     every device the server knows
  *   GET    /api/groups                      every configured group and its last decision
  *   GET    /api/overrides                   the overrides in force
@@ -12,7 +12,8 @@
  *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides
  *
  * A bad request gets a 4xx and {"error": "..."}; a handler that fails gets a 500 and a log line,
- * never a crash.
+ * never a crash. With an API token, every request but GET and HEAD must carry
+ * `Authorization: Bearer <token>`: without it 401, with a wrong one 403. Reading stays open.
  */
 import { createReadStream, statSync } from "node:fs";
 import { type IncomingMessage, type Server as HttpServer, type ServerResponse, createServer } from "node:http";
@@ -21,7 +22,8 @@ import { extname, join, normalize, sep } from "node:path";
 import { LIGHT_MAX, isDeviceId } from "../src/contract.js";
 import { messageOf } from "../src/errors.js";
 import type { Log } from "../src/ports.js";
-import { type Override, parseOverride } from "./overrides.js";
+import { BearerCheck } from "./auth.js";
+import { parseOverride } from "./overrides.js";
 import type { Server, ServerEvent } from "./server.js";
 
 const TAG = "http";
@@ -53,13 +55,15 @@ export interface HttpApiOptions {
 	brokerUp?: () => boolean;
 	/** Directories of static files served under `/` (the first that has the file wins). */
 	staticDirs?: string[];
-	/** Told after an override was set or removed, e.g. to save it. */
-	onOverrides?: (overrides: Override[]) => void;
+	/** When given, changes (any method but GET and HEAD) need it as `Authorization: Bearer <token>`. */
+	apiToken?: string;
 }
 
 export interface HttpApi {
 	url: string;
 	port: number;
+	/** Whether changes need the API token. */
+	auth: boolean;
 	/** Sends a server event to every live-update client. */
 	send(event: ServerEvent): void;
 	close(): Promise<void>;
@@ -78,6 +82,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 	const started = Date.now();
 	const streams = new Set<ServerResponse>();
 	const simulated = options.simulated ?? new Map<string, SimulatedSensor>();
+	const bearer = options.apiToken === undefined ? undefined : new BearerCheck(options.apiToken);
 
 	const deviceView = (now: number) => server.devices().map((record) => {
 		const override = server.overrides().find((item) => item.kind === "device" && item.id === record.id);
@@ -115,7 +120,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		if (resource === "health" && parts.length === 2) {
 			only("GET");
 			const up = options.brokerUp?.() ?? true;
-			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.devices().length, groups: server.groups().length, uptimeMs: Date.now() - started, server: server.instance, servers: server.servers() }];
+			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.devices().length, groups: server.groups().length, uptimeMs: Date.now() - started, auth: bearer !== undefined, server: server.instance, servers: server.servers() }];
 		}
 		if (resource === "devices" && parts.length === 2) {
 			only("GET");
@@ -135,7 +140,6 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 					throw new HttpError(400, `kind must be "device" or "group", got ${JSON.stringify(a)}`);
 				if (!server.clearOverride(a, b))
 					throw new HttpError(404, `no override of ${a} ${JSON.stringify(b)}`);
-				options.onOverrides?.(server.overrides());
 				return [200, { overrides: server.overrides() }];
 			}
 			only("PUT");
@@ -145,7 +149,6 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			const result = server.setOverride(parsed.value);
 			if (!result.ok)
 				throw new HttpError(404, result.error);
-			options.onOverrides?.(server.overrides());
 			return [200, { override: parsed.value, overrides: server.overrides() }];
 		}
 		if (resource === "devices" && parts.length === 4 && b === "light" && a !== undefined && c === undefined) {
@@ -193,6 +196,28 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		return false;
 	};
 
+	const refuse = (verdict: "missing" | "wrong", request: IncomingMessage, url: URL, response: ServerResponse) => {
+		const who = `${request.method} ${url.pathname} from ${request.socket.remoteAddress ?? "?"}`;
+		let status: number;
+		let error: string;
+		if (verdict === "missing") {
+			log("debug", TAG, `refused ${who}: no API token`);
+			status = 401;
+			error = "this nightlight needs its API token for changes: send the header \"Authorization: Bearer <token>\" with the token the server was started with (--api-token); reading (GET) needs none";
+		}
+		else {
+			log("warn", TAG, `refused ${who}: wrong API token`);
+			status = 403;
+			error = "wrong API token: send the token the server was started with (--api-token) as \"Authorization: Bearer <token>\"";
+		}
+		response.writeHead(status, {
+			"content-type": "application/json; charset=utf-8",
+			"cache-control": "no-store",
+			"www-authenticate": verdict === "missing" ? `Bearer realm="nightlight"` : `Bearer realm="nightlight", error="invalid_token"`,
+		});
+		response.end(JSON.stringify({ error }));
+	};
+
 	const http: HttpServer = createServer((request, response) => {
 		const reply = (status: number, body: unknown) => {
 			if (response.headersSent)
@@ -208,6 +233,23 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		catch {
 			reply(400, { error: "bad request URL" });
 			return;
+		}
+		const changes = request.method !== "GET" && request.method !== "HEAD";
+		// A page on another site must not drive the API through the visitor's browser (a simple
+		// POST needs no preflight): browsers name the page's origin, scripts and curl send none.
+		if (changes && crossSite(request)) {
+			request.resume();
+			log("warn", TAG, `refused ${request.method} ${url.pathname}: sent by a page of ${request.headers.origin}`);
+			reply(403, { error: `changes are taken from the dashboard's own page or from clients that send no Origin header (curl, scripts); this request came from a page of ${request.headers.origin}` });
+			return;
+		}
+		if (bearer && changes) {
+			const verdict = bearer.verdict(request.headers.authorization);
+			if (verdict !== "ok") {
+				request.resume();
+				refuse(verdict, request, url, response);
+				return;
+			}
 		}
 		if (url.pathname === "/api/events") {
 			if (request.method !== "GET") {
@@ -253,6 +295,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 	return {
 		url: `http://${shown}:${address.port}/`,
 		port: address.port,
+		auth: bearer !== undefined,
 		send(event) {
 			if (streams.size === 0)
 				return;
@@ -309,4 +352,17 @@ function readJson(request: IncomingMessage): Promise<unknown> {
 		});
 		request.on("error", (error) => reject(new HttpError(400, messageOf(error))));
 	});
+}
+
+/** True when a browser says the request comes from a page of another origin than this server. */
+function crossSite(request: IncomingMessage): boolean {
+	const origin = request.headers.origin;
+	if (origin === undefined)
+		return false;
+	try {
+		return new URL(origin).host !== request.headers.host;
+	}
+	catch {
+		return true;
+	}
 }

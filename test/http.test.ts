@@ -22,12 +22,16 @@ beforeEach(async () => {
 	mqtt = new FakeMqtt();
 	// The API reports ages against the wall clock, as the Node server does.
 	const clock = new FakeClock(Date.now());
-	server = new Server({ mqtt, clock, log, rule: RULE, groups: parseGroups([{ name: "pitch", sensors: ["s1", "s2", "s3"], leds: ["l1"] }], RULE), onEvent: (event) => api?.send(event) });
+	server = new Server({ mqtt, clock, log, rule: RULE, groups: parseGroups([{ name: "pitch", sensors: ["s1", "s2", "s3"], leds: ["l1"] }], RULE), onEvent: (event) => {
+		if (event.type === "overrides")
+			saved.push(event.overrides);
+		api?.send(event);
+	} });
 	server.start();
 	mqtt.connect();
 	saved = [];
 	levels = [];
-	api = await startHttpApi({ server, log, port: 0, simulated: new Map([["sim", { set: (level: number) => levels.push(level) }]]), onOverrides: (list) => saved.push(list) });
+	api = await startHttpApi({ server, log, port: 0, simulated: new Map([["sim", { set: (level: number) => levels.push(level) }]]) });
 });
 
 afterEach(async () => {
@@ -41,6 +45,24 @@ async function call(method: string, path: string, body?: string): Promise<{ stat
 }
 
 describe("the HTTP API", () => {
+	test("a change sent by a page of another site is refused; the dashboard's own page and scripts are not", async () => {
+		const post = (origin: string | undefined) => new Promise<number>((resolve, reject) => {
+			const url = new URL("/api/devices/sim/light", api.url);
+			const outgoing = request(url, { method: "POST", headers: { "content-type": "text/plain", ...(origin === undefined ? {} : { origin }) } }, (response) => {
+				response.resume();
+				resolve(response.statusCode!);
+			});
+			outgoing.on("error", reject);
+			outgoing.end(`{"light":100}`);
+		});
+		expect(await post("http://attacker.example")).toBe(403);
+		expect(await post("null")).toBe(403);
+		expect(levels).toEqual([]);
+		expect(await post(new URL(api.url).origin)).toBe(200);
+		expect(await post(undefined)).toBe(200);
+		expect(levels).toEqual([100, 100]);
+	});
+
 	test("health", async () => {
 		const { status, json } = await call("GET", "/api/health");
 		expect(status).toBe(200);
@@ -66,7 +88,7 @@ describe("the HTTP API", () => {
 		expect(json.groups).toEqual([expect.objectContaining({ name: "pitch", sensors: ["s1", "s2", "s3"], leds: ["l1"], aggregate: "median", light: 100, fresh: 3, ledOn: true })]);
 	});
 
-	test("overrides: put, list, delete; applied at once and handed over to be saved", async () => {
+	test("overrides: put, list, delete; applied at once and told to whoever saves them", async () => {
 		mqtt.deliver("lone/telemetry", `{"light":900}`);
 		let response = await call("PUT", "/api/overrides/device/lone", `{"mode":"on"}`);
 		expect(response.status).toBe(200);
@@ -142,5 +164,100 @@ describe("the HTTP API", () => {
 		expect(text).toContain(`event: telemetry\ndata: {"type":"telemetry","id":"lone","light":100`);
 		controller.abort();
 		await reading;
+	});
+});
+
+describe("the HTTP API with a token", () => {
+	const TOKEN = "correct-horse-battery-staple";
+	let locked: HttpApi;
+	let lines: string[];
+
+	beforeEach(async () => {
+		lines = [];
+		locked = await startHttpApi({ server, log: (level, tag, message) => lines.push(`${level} ${tag}: ${message}`), port: 0, apiToken: TOKEN, simulated: new Map([["sim", { set: (level: number) => levels.push(level) }]]) });
+	});
+
+	afterEach(() => locked.close());
+
+	async function send(method: string, path: string, authorization?: string, body?: string): Promise<{ status: number; json: Record<string, unknown>; challenge: string | null }> {
+		const headers: Record<string, string> = { "content-type": "application/json" };
+		if (authorization !== undefined)
+			headers.authorization = authorization;
+		const response = await fetch(new URL(path, locked.url), { method, headers, ...(body === undefined ? {} : { body }) });
+		return { status: response.status, json: await response.json() as Record<string, unknown>, challenge: response.headers.get("www-authenticate") };
+	}
+
+	test.each([
+		["PUT", "/api/overrides/device/lone", `{"mode":"on"}`],
+		["DELETE", "/api/overrides/device/lone", undefined],
+		["POST", "/api/devices/sim/light", `{"light":120}`],
+	])("%s %s without a token → 401 saying how to give it, and nothing changes", async (method, path, body) => {
+		const response = await send(method, path, undefined, body);
+		expect(response.status).toBe(401);
+		expect(response.json.error).toMatch(/needs its API token.*"Authorization: Bearer <token>".*--api-token/);
+		expect(response.challenge).toMatch(/^Bearer /);
+		expect(server.overrides()).toEqual([]);
+		expect(levels).toEqual([]);
+		expect(saved).toEqual([]);
+	});
+
+	test.each([
+		["a wrong token", `Bearer ${TOKEN}x`],
+		["a prefix of the token", `Bearer ${TOKEN.slice(0, -1)}`],
+		["the token in another case", `Bearer ${TOKEN.toUpperCase()}`],
+	])("%s → 403, logged without the token, and nothing changes", async (_name, authorization) => {
+		const response = await send("PUT", "/api/overrides/device/lone", authorization, `{"mode":"on"}`);
+		expect(response.status).toBe(403);
+		expect(response.json.error).toMatch(/wrong API token/);
+		expect(server.overrides()).toEqual([]);
+		expect(lines.some((line) => line.startsWith("warn http: refused PUT /api/overrides/device/lone") && line.includes("wrong API token"))).toBe(true);
+		expect(lines.join("\n")).not.toContain(TOKEN.slice(0, 8));
+	});
+
+	test.each([
+		["another scheme", `Basic ${Buffer.from(`user:${TOKEN}`).toString("base64")}`],
+		["the bare token", TOKEN],
+		["an empty bearer", "Bearer "],
+	])("%s counts as no token: 401", async (_name, authorization) => {
+		expect((await send("PUT", "/api/overrides/device/lone", authorization, `{"mode":"on"}`)).status).toBe(401);
+	});
+
+	test("the right token: overrides and the slider work as without one", async () => {
+		mqtt.deliver("lone/telemetry", `{"light":900}`);
+		expect((await send("PUT", "/api/overrides/device/lone", `Bearer ${TOKEN}`, `{"mode":"on"}`)).status).toBe(200);
+		expect(JSON.parse(mqtt.last("lone/commands")!.message).led_on).toBe(true);
+		expect((await send("DELETE", "/api/overrides/device/lone", `bearer  ${TOKEN}`)).status).toBe(200);
+		expect(JSON.parse(mqtt.last("lone/commands")!.message).led_on).toBe(false);
+		expect((await send("POST", "/api/devices/sim/light", `Bearer ${TOKEN}`, `{"light":120}`)).status).toBe(200);
+		expect(levels).toEqual([120]);
+		expect(saved).toHaveLength(2);
+		// Past the token, a bad request is still told what is wrong with it.
+		expect((await send("PUT", "/api/overrides/device/lone", `Bearer ${TOKEN}`, `{"mode":"dim"}`)).status).toBe(400);
+	});
+
+	test("reading stays open: health says changes need the token, the rest answers as without one", async () => {
+		const health = await send("GET", "/api/health");
+		expect(health.status).toBe(200);
+		expect(health.json).toMatchObject({ ok: true, auth: true });
+		for (const path of ["/api/devices", "/api/groups", "/api/overrides"])
+			expect((await send("GET", path)).status).toBe(200);
+		const events = await fetch(new URL("/api/events", locked.url));
+		expect(events.headers.get("content-type")).toBe("text/event-stream");
+		await events.body?.cancel();
+		expect(locked.auth).toBe(true);
+	});
+
+	test("without a token health says so and changes need none", async () => {
+		expect((await call("GET", "/api/health")).json).toMatchObject({ auth: false });
+		expect(api.auth).toBe(false);
+		expect((await call("PUT", "/api/overrides/device/lone", `{"mode":"on"}`)).status).toBe(200);
+	});
+
+	test.each([
+		["", /is empty/],
+		["short-token", /is 11 characters long: give a token of at least 16/],
+		["sixteen chars ok", /printable ASCII without spaces/],
+	])("a token that will not do (%j) is refused at start", async (token, message) => {
+		await expect(startHttpApi({ server, log, port: 0, apiToken: token })).rejects.toThrow(message);
 	});
 });

@@ -14,14 +14,16 @@ const children: ChildProcessWithoutNullStreams[] = [];
 const stateDir = mkdtempSync(join(tmpdir(), "nightlight-cli-"));
 const badGroups = join(stateDir, "bad-groups.json");
 writeFileSync(badGroups, `{"groups":[{"name":"pitch","sensors":["a"],"leds":[],"aggregate":"mode"}]}`);
+const shortTokenFile = join(stateDir, "short-token");
+writeFileSync(shortTokenFile, "sh0rt\n");
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
 function run(args: string[], env: Record<string, string> = {}) {
 	return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...cleanEnv(), ...env }, timeout: 15_000 });
 }
 
-function start(args: string[]) {
-	const child = spawn(process.execPath, [CLI, ...args], { env: cleanEnv() });
+function start(args: string[], env: Record<string, string> = {}) {
+	const child = spawn(process.execPath, [CLI, ...args], { env: { ...cleanEnv(), ...env } });
 	children.push(child);
 	const output = { text: "" };
 	child.stdout.on("data", (chunk) => (output.text += chunk));
@@ -84,11 +86,76 @@ describe("bad configuration: a clear message and exit code 2", () => {
 		[["server", "--groups", "/nonexistent/groups.json"], {}, "--groups: /nonexistent/groups.json: ENOENT"],
 		[["server", "--groups", badGroups], {}, `groups[0].aggregate must be one of median, mean, min, max, got "mode"`],
 		[["up", "--http-port", "99999"], {}, "--http-port must be an integer from 0 to 65535"],
+		[["server", "--api-token", "sh0rt"], {}, "--api-token is 5 characters long: give a token of at least 16"],
+		[["up", "--api-token", ""], {}, "--api-token is empty: give a token of at least 16 characters"],
+		[["server"], { NIGHTLIGHT_API_TOKEN: "" }, "NIGHTLIGHT_API_TOKEN is empty"],
+		[["up"], { NIGHTLIGHT_API_TOKEN: "0123456789abcde" }, "NIGHTLIGHT_API_TOKEN is 15 characters long"],
+		[["server", "--api-token", "0123456789 abcdef"], {}, "--api-token must be printable ASCII without spaces"],
+		[["server", "--api-token-file", "/nonexistent/token"], {}, "--api-token-file: cannot read /nonexistent/token"],
+		[["server", "--api-token-file", shortTokenFile], {}, `--api-token-file: the token in ${shortTokenFile} is 5 characters long`],
+		[["server", "--api-token-file", shortTokenFile, "--api-token", "0123456789abcdef"], {}, "give --api-token or --api-token-file, not both"],
 	])("%j %j", (args, env, message) => {
 		const result = run(args as string[], env as Record<string, string>);
 		expect(result.status).toBe(2);
 		expect(result.stderr).toContain(message);
 		expect(result.stderr).not.toMatch(/\n\s+at /);
+	});
+});
+
+test("a token that will not do is never echoed", () => {
+	const result = run(["server", "--api-token", "Sh0rtS3cret"]);
+	expect(result.status).toBe(2);
+	expect(result.stderr).toContain("--api-token is 11 characters long");
+	expect(result.stderr).not.toContain("Sh0rtS3cret");
+});
+
+describe("the HTTP API's token", () => {
+	const TOKEN = "cli-test-token-0123456789";
+
+	async function startServer(listen: string, env: Record<string, string> = {}) {
+		const httpPort = await freePort();
+		// No broker: the dashboard and the API start all the same, and the server retries.
+		const started = start(["server", "--broker", `mqtt://127.0.0.1:${await freePort()}`, "--http-listen", listen, "--http-port", String(httpPort), "--state-dir", mkdtempSync(join(stateDir, "auth-"))], env);
+		await until(() => started.output.text.includes("dashboard and HTTP API at"), "the banner");
+		return { ...started, base: `http://127.0.0.1:${httpPort}` };
+	}
+
+	test("0.0.0.0 without a token starts, with a warning that anyone on the network can make changes", async () => {
+		const { output, child } = await startServer("0.0.0.0");
+		await until(() => output.text.includes("accepts changes"), "the warning");
+		expect(output.text).toMatch(/warn\s+http: the HTTP API on 0\.0\.0\.0:\d+ accepts changes \(overrides, simulated light\) from anyone on your network: set --api-token/);
+		expect(output.text).not.toContain("changes need the API token");
+		expect(child.exitCode).toBeNull();
+	});
+
+	test("127.0.0.1 without a token: no warning", async () => {
+		const { output, base } = await startServer("127.0.0.1");
+		expect((await (await fetch(`${base}/api/health`)).json() as { auth: boolean }).auth).toBe(false);
+		expect(output.text).not.toContain("accepts changes");
+	});
+
+	test("with NIGHTLIGHT_API_TOKEN: the banner says changes need it, never shows it, and the API asks for it", async () => {
+		const { output, base } = await startServer("0.0.0.0", { NIGHTLIGHT_API_TOKEN: TOKEN });
+		expect(output.text).toContain("; changes need the API token");
+		expect(output.text).toContain("api-token=***");
+		const put = (headers: Record<string, string>) => fetch(`${base}/api/overrides/device/cli-auth`, { method: "PUT", headers, body: `{"mode":"on"}` });
+		expect((await put({})).status).toBe(401);
+		expect((await put({ authorization: `Bearer ${TOKEN}-wrong` })).status).toBe(403);
+		expect((await put({ authorization: `Bearer ${TOKEN}` })).status).toBe(200);
+		expect((await fetch(`${base}/api/overrides`)).status).toBe(200);
+		expect(output.text).toContain("wrong API token");
+		expect(output.text).not.toContain("accepts changes");
+		expect(output.text).not.toContain(TOKEN);
+	});
+
+	test("--api-token-file: the token from the file, without its newline", async () => {
+		const file = join(stateDir, "token");
+		writeFileSync(file, `${TOKEN}\n`);
+		const { output, base } = await startServer("127.0.0.1", { NIGHTLIGHT_API_TOKEN_FILE: file });
+		expect(output.text).toContain("; changes need the API token");
+		const response = await fetch(`${base}/api/overrides/device/cli-auth`, { method: "DELETE", headers: { authorization: `Bearer ${TOKEN}` } });
+		// Past the token: there is no such override to remove.
+		expect(response.status).toBe(404);
 	});
 });
 

@@ -2,6 +2,8 @@
  * The dashboard in a real browser: `nightlight up` (broker, server, one simulated device) and
  * Debian's chromium driven headless by playwright-core. Moving the device's slider below the
  * threshold lights its lamp within 2 s; moving it back darkens it. Screenshots go to test-results/.
+ * With an API token, the page given `#token=…` keeps it and its buttons work; without it a button
+ * asks for the token, and a wrong one is said on the page.
  * Without /usr/bin/chromium the test is skipped with a hint, except under CI where it must run.
  */
 import { type ChildProcessWithoutNullStreams, spawn } from "node:child_process";
@@ -22,6 +24,11 @@ if (!available) {
 }
 const run = available ? describe : describe.skip;
 const ID = "dash-1";
+const LAUNCH = {
+	executablePath: CHROMIUM,
+	headless: true,
+	args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+};
 
 run("the dashboard in a browser", () => {
 	let child: ChildProcessWithoutNullStreams;
@@ -53,11 +60,7 @@ run("the dashboard in a browser", () => {
 	beforeAll(async () => {
 		args = ["up", "--mqtt-port", String(await freePort()), "--ws-port", String(await freePort()), "--http-port", String(await freePort()), "--state-dir", stateDir, "--id", ID, "--light", "600"];
 		url = await startUp();
-		browser = await chromium.launch({
-			executablePath: CHROMIUM,
-			headless: true,
-			args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-		});
+		browser = await chromium.launch(LAUNCH);
 		page = await browser.newPage({ viewport: { width: 1000, height: 420 } });
 		mkdirSync("test-results", { recursive: true });
 	}, 30_000);
@@ -126,4 +129,119 @@ run("the dashboard in a browser", () => {
 		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="true"]`, { timeout: 2_000 });
 		await page.screenshot({ path: "test-results/dashboard-after-restart.png" });
 	}, 40_000);
+});
+
+run("the dashboard with an API token", () => {
+	const TOKEN = "dashboard-test-token-0123";
+	const DEVICE = "dash-token";
+	const lamp = `[data-testid="lamp-device-${DEVICE}"]`;
+	const output = { text: "" };
+	const stateDir = mkdtempSync(join(tmpdir(), "nightlight-dashboard-token-"));
+	let child: ChildProcessWithoutNullStreams;
+	let browser: Browser;
+	let url: string;
+
+	beforeAll(async () => {
+		const args = ["up", "--mqtt-port", String(await freePort()), "--ws-port", String(await freePort()), "--http-port", String(await freePort()), "--state-dir", stateDir, "--id", DEVICE, "--light", "600"];
+		child = spawn(process.execPath, ["dist/nightlight.js", ...args], { env: { ...process.env, NIGHTLIGHT_LOG_LEVEL: "warn", NIGHTLIGHT_API_TOKEN: TOKEN } });
+		child.stdout.on("data", (chunk) => (output.text += chunk));
+		child.stderr.on("data", (chunk) => (output.text += chunk));
+		url = await until(() => /dashboard\s+(http:\/\/\S+)/.exec(output.text)?.[1], "the dashboard's address in the banner", 10_000);
+		browser = await chromium.launch(LAUNCH);
+		mkdirSync("test-results", { recursive: true });
+	}, 30_000);
+
+	afterAll(async () => {
+		await browser?.close();
+		if (child && child.exitCode === null) {
+			const exited = new Promise((resolve) => child.once("exit", resolve));
+			child.kill("SIGINT");
+			await exited;
+		}
+		rmSync(stateDir, { recursive: true, force: true });
+	});
+
+	/** A page with storage of its own, and every question it asks answered by `answers` in turn (none: dismissed). */
+	async function open(address: string, answers: string[] = []): Promise<{ page: Page; asked: string[] }> {
+		const page = await (await browser.newContext({ viewport: { width: 1000, height: 420 } })).newPage();
+		const asked: string[] = [];
+		page.on("dialog", (dialog) => {
+			asked.push(dialog.message());
+			const answer = answers.shift();
+			(answer === undefined ? dialog.dismiss() : dialog.accept(answer)).catch(() => undefined);
+		});
+		await page.goto(address);
+		await page.waitForSelector(`${lamp}[data-on="false"]`, { timeout: 10_000 });
+		return { page, asked };
+	}
+
+	async function overrides(): Promise<unknown> {
+		return ((await (await fetch(new URL("/api/overrides", url))).json()) as { overrides: unknown }).overrides;
+	}
+
+	test("the banner says changes need the token and never shows it", () => {
+		expect(output.text).toContain("changes need the API token");
+		expect(output.text).not.toContain(TOKEN);
+	});
+
+	test("given #token=… once, the page keeps it, takes it out of the address bar, and its buttons work", async () => {
+		const { page, asked } = await open(`${url}#token=${TOKEN}`);
+		expect(page.url()).toBe(url);
+		expect(await page.evaluate(`localStorage.getItem("nightlight.apiToken")`)).toBe(TOKEN);
+		await page.waitForFunction(`document.getElementById("lock").textContent === "API token saved"`, undefined, { timeout: 5_000 });
+		await page.locator(`[data-testid="mode-device-${DEVICE}-on"]`).click();
+		await page.waitForSelector(`${lamp}[data-on="true"]`, { timeout: 2_000 });
+		await page.screenshot({ path: "test-results/dashboard-token.png" });
+		await page.locator(`[data-testid="mode-device-${DEVICE}-auto"]`).click();
+		await page.waitForSelector(`${lamp}[data-on="false"]`, { timeout: 2_000 });
+		// Kept: a reload without the fragment still changes things, and nothing was asked.
+		await page.reload();
+		await page.locator(`[data-testid="mode-device-${DEVICE}-off"]`).click();
+		await page.waitForSelector(`[data-testid="mode-device-${DEVICE}-off"].active`, { timeout: 2_000 });
+		expect(await overrides()).toMatchObject([{ kind: "device", id: DEVICE, mode: "off" }]);
+		await page.locator(`[data-testid="mode-device-${DEVICE}-auto"]`).click();
+		await page.waitForSelector(`[data-testid="mode-device-${DEVICE}-auto"].active`, { timeout: 2_000 });
+		expect(await overrides()).toEqual([]);
+		expect(asked).toEqual([]);
+		await page.context().close();
+	}, 30_000);
+
+	test("without a token a button asks for it; a wrong one is said on the page and changes nothing; the right one works", async () => {
+		const { page, asked } = await open(url, []);
+		await page.waitForFunction(`document.getElementById("lock").textContent === "changes need the API token"`, undefined, { timeout: 5_000 });
+		const on = page.locator(`[data-testid="mode-device-${DEVICE}-on"]`);
+
+		// Asked and dismissed: the page says what is needed.
+		await on.click();
+		await page.waitForSelector("#notice:not([hidden])", { timeout: 2_000 });
+		expect(await page.locator("#notice").textContent()).toContain("changes on this nightlight need its API token");
+
+		// A wrong token: refused, said on the page, forgotten.
+		page.removeAllListeners("dialog");
+		page.once("dialog", (dialog) => {
+			asked.push(dialog.message());
+			dialog.accept("wrong-token-0123456789").catch(() => undefined);
+		});
+		await on.click();
+		await page.waitForFunction(`document.getElementById("notice").textContent.includes("was refused")`, undefined, { timeout: 2_000 });
+		await page.screenshot({ path: "test-results/dashboard-token-refused.png" });
+		expect(await overrides()).toEqual([]);
+		expect(await page.locator(lamp).getAttribute("data-on")).toBe("false");
+		expect(await page.evaluate(`localStorage.getItem("nightlight.apiToken")`)).toBeNull();
+		expect(output.text).toContain("wrong API token");
+
+		// The right one: the change goes through and the message goes away.
+		page.once("dialog", (dialog) => {
+			asked.push(dialog.message());
+			dialog.accept(TOKEN).catch(() => undefined);
+		});
+		await on.click();
+		await page.waitForSelector(`${lamp}[data-on="true"]`, { timeout: 2_000 });
+		expect(await page.locator("#notice").isHidden()).toBe(true);
+		expect(asked).toHaveLength(3);
+		expect(asked.every((message) => message.includes("API token"))).toBe(true);
+		await page.locator(`[data-testid="mode-device-${DEVICE}-auto"]`).click();
+		await page.waitForSelector(`${lamp}[data-on="false"]`, { timeout: 2_000 });
+		await page.context().close();
+	}, 30_000);
 });
