@@ -19,7 +19,8 @@
  * `offline` as its will, so devices can tell "server gone" from "no command needed".
  *
  * Scale-out (`share`): several servers split the fleet through MQTT shared subscriptions
- * (`$share/<group>/+/telemetry` and `+/status`): the broker hands each message to one of them.
+ * (`$share/<group>/+/telemetry`): the broker hands each reading to one of them. Availability is
+ * heard by all (the API shows it); the device's owner among the servers reminds it of its command.
  * Every server also follows every device's retained command (`+/commands`), so whichever server
  * gets a device's next reading knows the current decision and its seq: a device is commanded once
  * per change whichever server decides it. One residual race: two readings of the same device
@@ -441,7 +442,8 @@ export class Server {
 
 	#connected(): void {
 		const shared = (topic: string) => (this.#share === undefined ? topic : `$share/${this.#share}/${topic}`);
-		const watched = [shared(ALL_TELEMETRY), shared(ALL_STATUS), SERVER_STATUS_TOPIC, ALL_STATE, OVERRIDES_FILTER];
+		// Availability is rare and every server's API shows it, so every server hears all of it.
+		const watched = [shared(ALL_TELEMETRY), ALL_STATUS, SERVER_STATUS_TOPIC, ALL_STATE, OVERRIDES_FILTER];
 		// Every server of a share group hears every grouped sensor: groups decide from all readings.
 		const sensors = this.#share === undefined ? [] : [...this.#sensorOf.keys()].map((id) => topics.telemetry(id));
 		if (this.#share !== undefined)
@@ -473,6 +475,16 @@ export class Server {
 	#owns(group: GroupRecord): boolean {
 		const members = this.#members;
 		return members === undefined || (members.settled && members.owner(group.config.name) === this.#instance);
+	}
+
+	/**
+	 * Does this server tell the device its command again when it comes online? Alone, yes; in a
+	 * share group, which hears every availability message, only the device's owner does (a reminder
+	 * missed while the members settle costs nothing: the broker hands the device its retained command).
+	 */
+	#remindsDevice(id: string): boolean {
+		const members = this.#members;
+		return members === undefined || (members.settled && members.owner(id) === this.#instance);
 	}
 
 	/** The member list changed: each group this server now owns is decided again, and told what was missed. */
@@ -675,7 +687,7 @@ export class Server {
 		record.availability = parsed.value;
 		if (was !== parsed.value)
 			this.#emit({ type: "availability", id, availability: parsed.value });
-		if (parsed.value === "online" && was !== "online" && record.ledOn !== undefined)
+		if (parsed.value === "online" && was !== "online" && record.ledOn !== undefined && this.#remindsDevice(id))
 			this.#command(record, "online");
 	}
 

@@ -162,6 +162,21 @@ describe("groups in a split fleet", () => {
 		expect(commands.get("f1")).toEqual([false, true]);
 	});
 
+	test("every server knows every device's availability; one of them reminds a device that comes back", () => {
+		const a = startServer("alpha");
+		const b = startServer("beta");
+		run(SETTLE_MS);
+		report({ lone: 100 });
+		expect(commands.get("lone")).toEqual([true]);
+		for (const status of ["online", "offline", "online"]) {
+			devices.publish("lone/status", status, { qos: 1, retain: true });
+			run();
+			expect([a.server.device("lone")?.availability, b.server.device("lone")?.availability]).toEqual([status, status]);
+		}
+		// The decision, then one reminder each time the device came online.
+		expect(commands.get("lone")).toEqual([true, true, true]);
+	});
+
 	test("servers with different groups files are told so", () => {
 		startServer("alpha");
 		startServer("beta", { groups: parseGroups([{ name: "other", sensors: ["x"], leds: [] }], RULE) });

@@ -192,7 +192,7 @@ describe("the server", () => {
 		server = new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 0 }, share: "night" });
 		server.start();
 		mqtt.connect();
-		expect(mqtt.subscriptions.map((item) => item.topic)).toEqual(["$share/night/+/telemetry", "$share/night/+/status", "nightlight/server/status", "+/state", "nightlight/overrides/+/+", "+/commands", "nightlight/servers/night/+"]);
+		expect(mqtt.subscriptions.map((item) => item.topic)).toEqual(["$share/night/+/telemetry", "+/status", "nightlight/server/status", "+/state", "nightlight/overrides/+/+", "+/commands", "nightlight/servers/night/+"]);
 		// Another server of the group decided "on" for this device (seq 4).
 		mqtt.deliver("a/commands", `{"led_on":true,"seq":4,"ts":${clock.now()}}`);
 		mqtt.deliver("a/telemetry", `{"light":100}`);
