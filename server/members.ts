@@ -133,6 +133,11 @@ export class Members {
 		return best;
 	}
 
+	/** True when this member is settled and owns `key` (a group's name, a device's id). */
+	mine(key: string): boolean {
+		return this.settled && this.owner(key) === this.#self;
+	}
+
 	/** Connected (again): forget the others, say join, and command nothing until settled. */
 	up(): void {
 		this.#stopTimers();

@@ -43,6 +43,7 @@ import {
 	ALL_STATUS,
 	ALL_TELEMETRY,
 	type Availability,
+	COMMAND_MAX_BYTES,
 	type Mode,
 	SERVER_STATUS_TOPIC,
 	encodeCommand,
@@ -51,6 +52,7 @@ import {
 	parseState,
 	parseTelemetry,
 	parseTopic,
+	payloadText,
 	topics,
 } from "../src/contract.js";
 import { callSafely, messageOf } from "../src/errors.js";
@@ -126,7 +128,7 @@ export interface GroupStatus {
 	/** The group's own decision (before overrides of the group or of its devices). */
 	ledOn: boolean | undefined;
 	decidedAt: number | undefined;
-	/** With `share`: the server that commands the group's LEDs. */
+	/** With `share`: the server that commands the group's LEDs, once this one has heard the others. */
 	owner?: string;
 }
 
@@ -297,7 +299,7 @@ export class Server {
 			fresh,
 			ledOn,
 			decidedAt,
-			...(this.#members ? { owner: owner ?? this.#members.owner(config.name) } : {}),
+			...(owner === undefined ? {} : { owner }),
 		}));
 	}
 
@@ -343,11 +345,14 @@ export class Server {
 		return { at: Math.max(this.#clock.now(), (known?.at ?? -1) + 1), by: this.#instance };
 	}
 
-	/** The stamp of what this server knows of an override: set or cleared. */
+	/**
+	 * The stamp of what this server knows of an override: set or cleared. One from a file of an
+	 * older version has none: it counts as the oldest possible, so any shared copy wins.
+	 */
 	#known(key: string): Stamp | undefined {
 		const override = this.#overrides.get(key);
 		if (override)
-			return { at: override.at ?? 0, by: override.by ?? "" };
+			return { at: override.at ?? 0, by: override.by ?? this.#instance };
 		return this.#cleared.get(key);
 	}
 
@@ -380,7 +385,7 @@ export class Server {
 		const cleared = this.#cleared.get(key);
 		let message: OverrideMessage;
 		if (override)
-			message = { cleared: false, override: { ...override, at: override.at ?? 0, by: override.by ?? this.#instance } };
+			message = { cleared: false, override: { ...override, ...this.#known(key)! } };
 		else if (cleared)
 			message = { cleared: true, ...cleared };
 		else
@@ -393,7 +398,8 @@ export class Server {
 	#overrideMessage(topic: string, payload: Payload): void {
 		if (payloadLength(payload) === 0)
 			return;
-		const parsed = parseOverrideMessage(topic, typeof payload === "string" ? payload : new TextDecoder().decode(payload));
+		const text = payloadText(payload, COMMAND_MAX_BYTES);
+		const parsed = text.ok ? parseOverrideMessage(topic, text.value) : text;
 		if (!parsed.ok) {
 			this.#reject(topic, parsed.error);
 			return;
@@ -471,10 +477,10 @@ export class Server {
 		this.#confirmTimer = undefined;
 	}
 
-	/** May this server command the group's LEDs now? Alone, always; in a share group, when it owns it. */
+	/** May this server command the group's LEDs now? Alone, always; in a share group, when it owns it (kept by #ownersChanged). */
 	#owns(group: GroupRecord): boolean {
 		const members = this.#members;
-		return members === undefined || (members.settled && members.owner(group.config.name) === this.#instance);
+		return members === undefined || (members.settled && group.owner === this.#instance);
 	}
 
 	/**
@@ -483,8 +489,7 @@ export class Server {
 	 * missed while the members settle costs nothing: the broker hands the device its retained command).
 	 */
 	#remindsDevice(id: string): boolean {
-		const members = this.#members;
-		return members === undefined || (members.settled && members.owner(id) === this.#instance);
+		return this.#members?.mine(id) ?? true;
 	}
 
 	/** The member list changed: each group this server now owns is decided again, and told what was missed. */
@@ -727,7 +732,8 @@ export class Server {
 		const prefix = `nightlight/servers/${this.#share}/`;
 		if (!members || !topic.startsWith(prefix))
 			return;
-		const message = parseMemberMessage(typeof payload === "string" ? payload : new TextDecoder().decode(payload));
+		const text = payloadText(payload, COMMAND_MAX_BYTES);
+		const message = text.ok ? parseMemberMessage(text.value) : undefined;
 		if (message)
 			members.message(topic.slice(prefix.length), message);
 		else
