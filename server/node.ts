@@ -2,21 +2,13 @@
 import type { Log } from "../src/ports.js";
 import type { RuleOptions } from "../src/rule.js";
 import { nodeClock } from "../runtime/node/clock.js";
-import { type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../runtime/node/mqtt.js";
+import { type BrokerOptions, type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../runtime/node/mqtt.js";
 import type { GroupConfig } from "./groups.js";
 import type { Override } from "./overrides.js";
 import { Server, type ServerEvent, serverWill } from "./server.js";
 import { OverrideFile } from "./state.js";
 
-export interface NodeServerOptions {
-	url: string;
-	username?: string | undefined;
-	password?: string | undefined;
-	caFile?: string | undefined;
-	/** Certificate pins for mqtts:// and wss:// (see ConnectOptions.pin). */
-	pin?: string | undefined;
-	/** The name the broker's certificate must carry, when it is not the URL's host. */
-	servername?: string | undefined;
+export interface NodeServerOptions extends BrokerOptions {
 	rule: RuleOptions;
 	/** Shared-subscription group, to split the fleet with other servers. */
 	share?: string | undefined;

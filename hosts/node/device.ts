@@ -9,19 +9,11 @@ import type { RuleOptions } from "../../src/rule.js";
 import type { OutboxLimits } from "../../src/outbox.js";
 import { nodeClock } from "../../runtime/node/clock.js";
 import { ConsoleLed } from "./led.js";
-import { type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../../runtime/node/mqtt.js";
+import { type BrokerOptions, type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../../runtime/node/mqtt.js";
 import { SimulatedLightSensor } from "./sensor.js";
 
-export interface NodeDeviceOptions {
+export interface NodeDeviceOptions extends BrokerOptions {
 	id: string;
-	url: string;
-	username?: string | undefined;
-	password?: string | undefined;
-	caFile?: string | undefined;
-	/** Certificate pins for mqtts:// and wss:// (see ConnectOptions.pin). */
-	pin?: string | undefined;
-	/** The name the broker's certificate must carry, when it is not the URL's host. */
-	servername?: string | undefined;
 	light?: number;
 	/** false: the simulated sensor is only polled, every sample period, like a plain ADC. */
 	sensorSignals?: boolean;

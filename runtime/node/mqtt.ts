@@ -12,6 +12,9 @@ import type { Log } from "../../src/ports.js";
 
 export type NodeMqttClient = mqtt.MqttClient;
 
+/** Where the broker is and how to prove who we are: what a device, a server and the CLI all take. */
+export type BrokerOptions = Pick<ConnectOptions, "url" | "username" | "password" | "caFile" | "pin" | "servername">;
+
 export interface ConnectOptions {
 	url: string;
 	clientId: string;
