@@ -40,7 +40,7 @@ import {
 	topics,
 } from "./contract.js";
 import { callSafely, messageOf } from "./errors.js";
-import { type Chain, type ReportOptions, measureChain, reportGate } from "./filters.js";
+import { type Chain, type ReportOptions, SMOOTHING, measureChain, reportGate } from "./filters.js";
 import { Link, type LinkPolicy, hashString, seededRandom, subscribeLogged } from "./link.js";
 import { Outbox, type OutboxLimits } from "./outbox.js";
 import type { Clock, Led, LightSensor, Log, MqttClient, Payload, TimerHandle } from "./ports.js";
@@ -57,8 +57,8 @@ export const DEFAULT_REPORT: ReportOptions = {
 	heartbeatMs: 60_000,
 	minGapMs: 250,
 	periodMs: 2_000,
-	smoothing: 0.3,
-	jump: 64,
+	smoothing: SMOOTHING.alpha,
+	jump: SMOOTHING.jump,
 };
 
 /** Rejected payloads are logged this often at most; the rest are only counted. */

@@ -187,6 +187,9 @@ export interface ReportOptions {
 	jump: number;
 }
 
+/** The smoothing both the device and the standalone nightlight use: 30 % per sample, a jump of 64 skips it. */
+export const SMOOTHING = { alpha: 0.3, jump: 64 } as const;
+
 /** From a raw fraction of full scale to the reading on the 0..`max` scale, smoothed. */
 export function measureChain(options: ReportOptions, max: number): Chain {
 	if (options.mode === "period")
