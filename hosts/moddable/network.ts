@@ -14,6 +14,7 @@ import "system";
 import TCP from "embedded:io/socket/tcp";
 import MQTTClient from "embedded:network/mqtt/client";
 import Net from "net";
+import Timer from "timer";
 
 interface ResolveRequest {
 	host: string;
@@ -32,7 +33,7 @@ export class PlatformResolver {
 	resolve(request: ResolveRequest): void {
 		const host = request.host === "localhost" ? "127.0.0.1" : request.host;
 		if (IPV4.test(host)) {
-			request.onResolved?.(request.host, host);
+			this.#later(() => request.onResolved?.(request.host, host));
 			return;
 		}
 		try {
@@ -46,8 +47,20 @@ export class PlatformResolver {
 			});
 		}
 		catch (error) {
-			request.onError?.(error instanceof Error ? error : new Error(String(error)));
+			this.#later(() => request.onError?.(error instanceof Error ? error : new Error(String(error))));
 		}
+	}
+
+	/**
+	 * Answers on a later turn, never from inside `resolve()`: the MQTT client resolves while it is
+	 * being constructed, and a socket that fails at once (no network interface yet) would report
+	 * its error to an mqtt/js client that does not hold it yet, which throws and aborts XS.
+	 */
+	#later(callback: () => void): void {
+		Timer.set(() => {
+			if (!this.#closed)
+				callback();
+		}, 0);
 	}
 
 	close(): void {
