@@ -15,19 +15,31 @@ import "nightlight/moddable/network";
 import { type AppSettings, describeSettings, parseAppSettings } from "nightlight/moddable/settings";
 
 const TAG = "main";
+/** The id of a board whose network chip gives no MAC address (it failed to start). */
+const NO_NETWORK_ID = "nightlight-no-network";
 
 function start(): Device | undefined {
 	const log = traceLog(config.log === "debug" ? "debug" : "info");
 	let settings: AppSettings;
-	let id: string;
 	try {
 		settings = parseAppSettings(config);
 		host.configure(config, log);
-		id = settings.id ?? host.defaultId();
 	}
 	catch (error) {
 		log("error", TAG, `bad configuration: ${error instanceof Error ? error.message : String(error)}; fix it on the mcconfig command line (key=value) or in manifest.json's "config"`);
 		return undefined;
+	}
+	let id = settings.id;
+	if (id === undefined) {
+		try {
+			id = host.defaultId();
+		}
+		catch (error) {
+			// No MAC address means no working network chip, so no broker to share an id with:
+			// the nightlight still runs its local rule rather than staying dark.
+			id = NO_NETWORK_ID;
+			log("error", TAG, `${error instanceof Error ? error.message : String(error)}; running as "${id}", which only the local rule uses without a network`);
+		}
 	}
 	log("info", TAG, `nightlight on ${host.name}: ${describeSettings(settings, id)}`);
 	log("info", TAG, `board: ${host.describe()}`);
