@@ -1,9 +1,11 @@
-// npm run build:pico [-- [--release] [--out=<dir>] key=value ...]: type-checks the Pico W host and
-// builds the firmware for the Raspberry Pi Pico W with the Moddable SDK: a .uf2 to copy to the
-// board's RPI-RP2 drive.
+// npm run build:pico [-- [--board=pico] [--release] [--out=<dir>] key=value ...]: type-checks the
+// Pico hosts and builds the firmware for the Raspberry Pi Pico W (or, with --board=pico, the plain
+// Pico: the nightlight standing alone) with the Moddable SDK: a .uf2 to copy to the board's
+// RPI-RP2 drive.
 //
 //   npm run build:pico -- ssid="My Wi-Fi" password=secret broker=mqtt://192.168.1.10:1883
 //   npm run build:pico -- ssid=lab password=secret broker=mqtt://192.168.1.10 id=hall led_pin=15
+//   npm run build:pico -- --board=pico threshold=250 led_pin=15
 //
 // Every key=value goes to mcconfig (and so to the app's mc/config). --release leaves out -d (no
 // xsbug debugging); --out=<dir> builds under <dir> instead of $MODDABLE/build.
@@ -21,7 +23,11 @@ import { fileURLToPath } from "node:url";
 
 const MODDABLE_GUIDE = "https://github.com/Moddable-OpenSource/moddable/blob/public/documentation/Moddable%20SDK%20-%20Getting%20Started.md";
 const PICO_GUIDE = "https://github.com/Moddable-OpenSource/moddable/blob/public/documentation/devices/pico.md";
-const PLATFORM = "pico/pico_w";
+/** The boards: mcconfig's platform, the folder it builds into, and what the board is. */
+const BOARDS = {
+	pico_w: { platform: "pico/pico_w", folder: join("pico", "pico_w"), name: "the Pico W" },
+	pico: { platform: "pico", folder: "pico", name: "the Pico (standalone, no network)" },
+};
 const root = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 const tools = { linux: "lin", darwin: "mac" }[process.platform];
 
@@ -41,16 +47,22 @@ function onPath(name) {
 
 let debug = true;
 let out;
+let board = BOARDS.pico_w;
 const settings = [];
 for (const arg of process.argv.slice(2)) {
-	if (arg === "--release")
+	if (arg.startsWith("--board=")) {
+		board = BOARDS[arg.slice("--board=".length)];
+		if (!board)
+			fail(`unknown board ${JSON.stringify(arg.slice("--board=".length))}: give --board=pico_w (the default) or --board=pico`);
+	}
+	else if (arg === "--release")
 		debug = false;
 	else if (arg.startsWith("--out="))
 		out = resolve(arg.slice("--out=".length));
 	else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(arg))
 		settings.push(arg);
 	else
-		fail(`unknown argument ${JSON.stringify(arg)}: give key=value settings (ssid=, password=, broker=, id=, sensor_pin=, led_pin=...), --release or --out=<dir>`);
+		fail(`unknown argument ${JSON.stringify(arg)}: give key=value settings (ssid=, password=, broker=, id=, sensor_pin=, led_pin=...), --board=pico, --release or --out=<dir>`);
 }
 
 // The Moddable SDK and its tools.
@@ -94,7 +106,7 @@ const bin = join(root, "node_modules", ".bin");
 if (!existsSync(join(bin, "tsc")))
 	fail("TypeScript's tsc is missing: run npm install in this folder first (mcconfig compiles our .ts modules with it).");
 
-if (!settings.some((setting) => setting.startsWith("ssid=")))
+if (board === BOARDS.pico_w && !settings.some((setting) => setting.startsWith("ssid=")))
 	console.warn("npm run build:pico: no ssid= given: the board will not join Wi-Fi (it logs \"No Wi-Fi SSID\"); add ssid=<network> password=<secret> broker=mqtt://<ip>:1883");
 
 const env = {
@@ -119,14 +131,14 @@ run(join(bin, "tsc"), ["-p", "tsconfig.pico.json"]);
 if (out)
 	mkdirSync(out, { recursive: true }); // mcconfig -o wants an existing folder
 // -t build only: mcconfig's default target would also wait for the board's drive and open xsbug.
-run(mcconfig, [...(debug ? ["-d"] : []), "-m", "-p", PLATFORM, "-t", "build", ...(out ? ["-o", out] : []), ...settings]);
+run(mcconfig, [...(debug ? ["-d"] : []), "-m", "-p", board.platform, "-t", "build", ...(out ? ["-o", out] : []), ...settings]);
 
-const folder = join(out ?? join(moddable, "build"), "bin", "pico", "pico_w", debug ? "debug" : "release", "nightlight");
+const folder = join(out ?? join(moddable, "build"), "bin", board.folder, debug ? "debug" : "release", "nightlight");
 const uf2 = join(folder, "xs_pico.uf2");
 if (!existsSync(uf2))
 	fail(`mcconfig finished but ${uf2} is missing`);
 const elf = join(folder, "xs_pico.elf");
-console.log(`\nnightlight for the Pico W: ${uf2}`);
+console.log(`\nnightlight for ${board.name}: ${uf2}`);
 const size = spawnSync(join(gccBin, "arm-none-eabi-size"), ["-A", elf], { encoding: "utf8" });
 if (size.status === 0) {
 	const sections = Object.fromEntries([...size.stdout.matchAll(/^(\.\S+)\s+(\d+)\s+\d+$/gm)].map((match) => [match[1], Number(match[2])]));

@@ -38,6 +38,17 @@ export interface AppSettings {
 
 export const DEFAULT_BROKER = "mqtt://127.0.0.1:1883";
 
+/** What a board with no network needs: how often to sample, and the rule it runs. */
+export type LocalSettings = Pick<AppSettings, "samplePeriodMs" | "threshold" | "hysteresis">;
+
+export function parseLocalSettings(config: RawConfig): LocalSettings {
+	return {
+		samplePeriodMs: integer(config, "sample_ms", 100, 10, 60_000),
+		threshold: integer(config, "threshold", 300, 0, 1_024),
+		hysteresis: integer(config, "hysteresis", 20, 0, 1_023),
+	};
+}
+
 export function parseAppSettings(config: RawConfig): AppSettings {
 	const id = text(config, "id");
 	const broker = text(config, "broker") ?? DEFAULT_BROKER;
@@ -54,13 +65,11 @@ export function parseAppSettings(config: RawConfig): AppSettings {
 		mqttUser: text(config, "mqtt_user"),
 		mqttPassword: text(config, "mqtt_password"),
 		keepaliveSeconds: integer(config, "keepalive", 30, 0, 65_535),
-		samplePeriodMs: integer(config, "sample_ms", 100, 10, 60_000),
+		...parseLocalSettings(config),
 		report,
 		periodMs: integer(config, "period_ms", 2_000, 100, 3_600_000),
 		heartbeatMs: integer(config, "heartbeat_ms", 60_000, 1_000, 86_400_000),
 		deadband: integer(config, "deadband", 20, 0, 1_023),
-		threshold: integer(config, "threshold", 300, 0, 1_024),
-		hysteresis: integer(config, "hysteresis", 20, 0, 1_023),
 		graceMs: integer(config, "grace_ms", 10_000, 0, 3_600_000),
 		outboxCount: integer(config, "outbox_count", 256, 1, 10_000),
 		outboxBytes: integer(config, "outbox_bytes", 8_192, 64, 1_048_576),
