@@ -41,7 +41,7 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 	let http: HttpServer | undefined;
 	let wss: WebSocketServer | undefined;
 	try {
-		const mqttPort = await listen(tcp, host, options.mqttPort, "MQTT", "--mqtt-port (NIGHTLIGHT_MQTT_PORT)");
+		const mqttPort = await listen(tcp, host, options.mqttPort, "MQTT", "--mqtt-port (NIGHTLIGHT_MQTT_PORT)", LISTEN_OPTION);
 		let wsPort: number | undefined;
 		if (options.wsPort !== undefined) {
 			http = createHttpServer((_request, response) => {
@@ -49,12 +49,14 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 				response.end("This port speaks MQTT over WebSocket.\n");
 			});
 			wss = new WebSocketServer({ server: http });
+			// It re-emits the HTTP server's errors, which listen() below reports.
+			wss.on("error", () => undefined);
 			wss.on("connection", (socket, request) => {
 				const stream = createWebSocketStream(socket);
 				stream.on("error", (error) => log("debug", TAG, `websocket: ${error.message}`));
 				aedes.handle(stream, request);
 			});
-			wsPort = await listen(http, host, options.wsPort, "MQTT over WebSocket", "--ws-port (NIGHTLIGHT_WS_PORT)");
+			wsPort = await listen(http, host, options.wsPort, "MQTT over WebSocket", "--ws-port (NIGHTLIGHT_WS_PORT)", LISTEN_OPTION);
 		}
 		const shownHost = host.includes(":") ? `[${host}]` : host;
 		return {
@@ -72,18 +74,31 @@ export async function startBroker(options: BrokerOptions): Promise<Broker> {
 	}
 }
 
-function listen(server: NetServer | HttpServer, host: string, port: number, what: string, option: string): Promise<number> {
+const LISTEN_OPTION = "--listen (NIGHTLIGHT_LISTEN)";
+
+/**
+ * Why a listener could not start, naming the option to change: `portOption` and `hostOption` as
+ * the user knows them, e.g. "--mqtt-port (NIGHTLIGHT_MQTT_PORT)".
+ */
+export function listenProblem(error: NodeJS.ErrnoException, host: string, port: number, what: string, portOption: string, hostOption: string): BrokerError {
+	switch (error.code) {
+	case "EADDRINUSE":
+		return new BrokerError(`port ${port} on ${host} is already in use, so the ${what} listener cannot start: stop the other program (is Mosquitto running?) or choose another port with ${portOption}`);
+	case "EADDRNOTAVAIL":
+		return new BrokerError(`${host} is not an address of this machine, so the ${what} listener cannot start: choose another with ${hostOption}, e.g. 127.0.0.1 or 0.0.0.0`);
+	case "ENOTFOUND":
+	case "EAI_AGAIN":
+		return new BrokerError(`${host} is not a known address or host name, so the ${what} listener cannot start: choose another with ${hostOption}, e.g. 127.0.0.1 or 0.0.0.0`);
+	case "EACCES":
+		return new BrokerError(`not allowed to listen on port ${port}: choose a port above 1023 with ${portOption}`);
+	default:
+		return new BrokerError(`the ${what} listener cannot start on ${host}:${port}: ${messageOf(error)}; check ${hostOption} and ${portOption}`);
+	}
+}
+
+function listen(server: NetServer | HttpServer, host: string, port: number, what: string, portOption: string, hostOption: string): Promise<number> {
 	return new Promise((resolve, reject) => {
-		const onError = (error: NodeJS.ErrnoException) => {
-			if (error.code === "EADDRINUSE")
-				reject(new BrokerError(`port ${port} on ${host} is already in use, so the ${what} listener cannot start: stop the other broker (is Mosquitto running?) or choose another port with ${option}`));
-			else if (error.code === "EADDRNOTAVAIL")
-				reject(new BrokerError(`${host} is not an address of this machine: choose another with --host (NIGHTLIGHT_BROKER_HOST)`));
-			else if (error.code === "EACCES")
-				reject(new BrokerError(`not allowed to listen on port ${port}: choose a port above 1023 with ${option}`));
-			else
-				reject(new BrokerError(`the ${what} listener cannot start on ${host}:${port}: ${messageOf(error)}`));
-		};
+		const onError = (error: NodeJS.ErrnoException) => reject(listenProblem(error, host, port, what, portOption, hostOption));
 		server.once("error", onError);
 		server.listen(port, host, () => {
 			server.off("error", onError);
@@ -107,6 +122,7 @@ async function closeAll(aedes: Aedes, tcp: NetServer, http: HttpServer | undefin
 	})));
 }
 
+/** A listener cannot start with the settings given: the CLI says why and exits 2. */
 export class BrokerError extends Error {
 	override name = "BrokerError";
 }

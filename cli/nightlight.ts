@@ -22,7 +22,7 @@ import { apiTokenProblem, isLoopback } from "../server/auth.js";
 import { type HttpApi, type SimulatedSensor, startHttpApi } from "../server/http.js";
 import { startNodeServer } from "../server/node.js";
 import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
-import { BrokerError, startBroker } from "./broker.js";
+import { BrokerError, listenProblem, startBroker } from "./broker.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
 
 const LOG_OPTION: OptionSpec = { name: "log-level", kind: "string", choices: LOG_LEVELS, default: "info", help: "how much to log" };
@@ -154,9 +154,10 @@ async function main(argv: string[]): Promise<number> {
 	catch (error) {
 		if (error instanceof RangeError || error instanceof ConfigError)
 			return configFailure(name, error);
+		// A port in use or an address not of this machine: a setting to change, like any other.
 		if (error instanceof BrokerError) {
 			process.stderr.write(`nightlight ${name}: ${error.message}\n`);
-			return 1;
+			return 2;
 		}
 		throw error;
 	}
@@ -206,6 +207,16 @@ function checkValues(values: Values): void {
 		}
 		catch (error) {
 			throw new ConfigError(`--pin: ${messageOf(error)}`);
+		}
+	}
+	if (typeof values.share === "string" && !isDeviceId(values.share))
+		throw new ConfigError(`--share must be 1..64 letters, digits, "_", "." or "-" (one MQTT topic level), got ${JSON.stringify(values.share)}`);
+	if (typeof values.ca === "string") {
+		try {
+			readFileSync(values.ca);
+		}
+		catch (error) {
+			throw new ConfigError(`--ca: cannot read the CA file ${values.ca}: ${messageOf(error)}`);
 		}
 	}
 	if (values.password !== undefined && values.username === undefined)
@@ -345,10 +356,7 @@ async function startServer(values: Values, log: Log, url: string, simulated?: Ma
 	}
 	catch (error) {
 		await node.stop();
-		const code = (error as NodeJS.ErrnoException).code;
-		if (code === "EADDRINUSE")
-			throw new BrokerError(`port ${port} on ${host} is already in use, so the dashboard cannot start: stop the other program or choose another port with --http-port`);
-		throw new BrokerError(`the dashboard cannot listen on ${host}:${port}: ${messageOf(error)}`);
+		throw listenProblem(error as NodeJS.ErrnoException, host, port, "dashboard", "--http-port (NIGHTLIGHT_HTTP_PORT)", "--http-listen (NIGHTLIGHT_HTTP_LISTEN)");
 	}
 	const api = http;
 	if (!api.auth && !isLoopback(host))

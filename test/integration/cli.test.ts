@@ -171,13 +171,13 @@ describe("faults at run time", () => {
 		expect(child.exitCode).toBeNull();
 	});
 
-	test("a port already in use: says which and what to do, exits 1", async () => {
+	test("a port already in use: says which and what to do, exits 2 like any bad setting", async () => {
 		const blocker = createServer();
 		await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
 		const port = (blocker.address() as { port: number }).port;
 		try {
 			const result = run(["broker", "--mqtt-port", String(port), "--ws-port", "0"]);
-			expect(result.status).toBe(1);
+			expect(result.status).toBe(2);
 			expect(result.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
 			expect(result.stderr).toContain("--mqtt-port");
 		}
