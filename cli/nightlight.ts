@@ -56,7 +56,7 @@ const RULE_OPTIONS: OptionSpec[] = [
 	{ name: "hysteresis", kind: "integer", min: 0, max: 1023, default: DEFAULT_RULE.hysteresis, help: "the LED goes off again at threshold + hysteresis" },
 ];
 
-const SHARE_OPTION: OptionSpec = { name: "share", kind: "string", value: "GROUP", help: "split the fleet with the other servers of this group (MQTT shared subscriptions; Mosquitto, EMQX, HiveMQ)" };
+const SHARE_OPTION: OptionSpec = { name: "share", kind: "string", value: "GROUP", help: "split the fleet with the other servers of this group (MQTT shared subscriptions, checked at start: Mosquitto 2, EMQX, HiveMQ; not the embedded broker)" };
 
 const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "groups", kind: "string", value: "FILE", help: "JSON file of groups: sensors that decide together for the LEDs they name (see docs/fleet.md); without it each device decides alone" },
@@ -81,7 +81,8 @@ interface Command {
 	usage: string;
 	summary: string;
 	options: OptionSpec[];
-	run(values: Values, log: Log): Promise<Running>;
+	/** `fatal`: the command found, once running, that a setting cannot work; it stops with exit code 2. */
+	run(values: Values, log: Log, fatal: (message: string) => void): Promise<Running>;
 }
 
 const COMMANDS: Record<string, Command> = {
@@ -147,9 +148,11 @@ async function main(argv: string[]): Promise<number> {
 	}
 	const log = consoleLog(values["log-level"] as LogLevel);
 	log("info", "config", `${name} ${describeConfig(command.options, values)}`);
+	let fatal!: (message: string) => void;
+	const fatalMessage = new Promise<string>((resolve) => (fatal = resolve));
 	let running: Running;
 	try {
-		running = await command.run(values, log);
+		running = await command.run(values, log, fatal);
 	}
 	catch (error) {
 		if (error instanceof RangeError || error instanceof ConfigError)
@@ -179,6 +182,15 @@ async function main(argv: string[]): Promise<number> {
 		};
 		process.once("SIGINT", () => stop("SIGINT"));
 		process.once("SIGTERM", () => stop("SIGTERM"));
+		void fatalMessage.then((message) => {
+			if (stopping)
+				return;
+			stopping = true;
+			process.stderr.write(`nightlight ${name}: ${message}\n`);
+			const force = setTimeout(() => resolve(2), 5_000);
+			force.unref();
+			running.stop().then(() => resolve(2), () => resolve(2));
+		});
 	});
 }
 
@@ -322,7 +334,7 @@ function readLightFromStdin(node: NodeDevice, log: Log): void {
 /** The dashboard's files: next to dist/nightlight.js once built. */
 const DASHBOARD_DIR = fileURLToPath(new URL("./dashboard/", import.meta.url));
 
-async function startServer(values: Values, log: Log, url: string, simulated?: Map<string, SimulatedSensor>): Promise<Running & { http: HttpApi }> {
+async function startServer(values: Values, log: Log, url: string, fatal: (message: string) => void, simulated?: Map<string, SimulatedSensor>): Promise<Running & { http: HttpApi }> {
 	const rule = { threshold: values.threshold as number, hysteresis: values.hysteresis as number };
 	let http: HttpApi | undefined;
 	const node = startNodeServer({
@@ -338,6 +350,7 @@ async function startServer(values: Values, log: Log, url: string, simulated?: Ma
 		stateDir: values["state-dir"] as string,
 		log,
 		onEvent: (event) => http?.send(event),
+		onShareProblem: (problem) => fatal(`--share ${String(values.share)}: ${problem}. Use a broker with MQTT shared subscriptions, such as Mosquitto 2 (the embedded broker has none), or run without --share`),
 	});
 	const host = values["http-listen"] as string;
 	const port = values["http-port"] as number;
@@ -376,8 +389,8 @@ async function runDevice(values: Values, log: Log): Promise<Running> {
 	return node;
 }
 
-async function runServer(values: Values, log: Log): Promise<Running> {
-	const server = await startServer(values, log, values.broker as string);
+async function runServer(values: Values, log: Log, fatal: (message: string) => void): Promise<Running> {
+	const server = await startServer(values, log, values.broker as string, fatal);
 	process.stdout.write(`server → ${redactUrl(values.broker as string)}; dashboard and HTTP API at ${server.http.url}${server.http.auth ? "; changes need the API token" : ""}\n`);
 	return server;
 }
@@ -393,7 +406,7 @@ async function runBroker(values: Values, log: Log): Promise<Running> {
 	return { stop: () => broker.close() };
 }
 
-async function runUp(values: Values, log: Log): Promise<Running> {
+async function runUp(values: Values, log: Log, fatal: (message: string) => void): Promise<Running> {
 	const broker = await startBroker({
 		host: values.listen as string,
 		mqttPort: values["mqtt-port"] as number,
@@ -408,7 +421,7 @@ async function runUp(values: Values, log: Log): Promise<Running> {
 	let server: (Running & { http: HttpApi }) | undefined;
 	let device: NodeDevice | undefined;
 	try {
-		server = await startServer(values, log, local, simulated);
+		server = await startServer(values, log, local, fatal, simulated);
 		device = startDevice({ ...values, id }, log, local);
 		simulated.set(id, device.sensor);
 	}

@@ -62,6 +62,7 @@ import { Link, hashString, subscribeLogged } from "../src/link.js";
 import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { Convergence } from "./convergence.js";
+import { ShareProbe } from "./share-probe.js";
 import { type GroupConfig, aggregate } from "./groups.js";
 import { Members, SETTLE_MS, encodeMemberMessage, memberTopic, membersFilter, parseMemberMessage } from "./members.js";
 import {
@@ -129,6 +130,7 @@ export class Server {
 	#confirmTimer: TimerHandle | undefined;
 	#instance: string;
 	#members: Members | undefined;
+	#probe: ShareProbe | undefined;
 	#stats = { telemetry: 0, replayed: 0, outOfOrder: 0, commands: 0, rejected: 0 };
 	#link: Link;
 	#convergence: Convergence;
@@ -176,6 +178,17 @@ export class Server {
 				groups: groupsHash(groups),
 				say: (message) => this.#publish(memberTopic(share, this.#instance), encodeMemberMessage(message), false),
 				onChange: () => this.#ownersChanged(),
+			});
+			const onShareProblem = options.onShareProblem;
+			this.#probe = new ShareProbe({
+				mqtt: options.mqtt,
+				clock: options.clock,
+				instance: this.#instance,
+				onFailed: (problem) => {
+					this.#log("error", TAG, `share group ${share}: ${problem}`);
+					if (onShareProblem)
+						callSafely(this.#log, TAG, "share problem listener", () => onShareProblem(problem));
+				},
 			});
 		}
 		const linkOptions: ConstructorParameters<typeof Link>[0] = {
@@ -378,6 +391,7 @@ export class Server {
 			return;
 		this.#running = false;
 		this.#members?.stop();
+		this.#probe?.stop();
 		this.#convergence.stop();
 		this.#cancelConfirm();
 		if (this.#link.state === "up")
@@ -400,6 +414,7 @@ export class Server {
 		for (const topic of [...watched, ...sensors])
 			subscribeLogged(this.#mqtt, this.#log, TAG, topic);
 		this.#members?.up();
+		this.#probe?.start();
 		// Say the overrides this server keeps (from its file, or made while the broker was away)
 		// unless the broker's retained copies, which arrive right after subscribing, already say them.
 		this.#cancelConfirm();
@@ -452,6 +467,10 @@ export class Server {
 		try {
 			if (topic === SERVER_STATUS_TOPIC) {
 				this.#serverStatus(payload);
+				return;
+			}
+			if (topic === this.#probe?.topic) {
+				this.#probe.delivered();
 				return;
 			}
 			if (topic.startsWith("nightlight/")) {
@@ -743,6 +762,7 @@ export class Server {
 		this.#log("warn", TAG, "lost the broker; reconnecting, and counting every device offline until it says otherwise");
 		this.#cancelConfirm();
 		this.#members?.down();
+		this.#probe?.stop();
 		for (const record of this.#devices.values()) {
 			if (record.availability === "online") {
 				record.availability = "offline";

@@ -21,6 +21,8 @@ export interface ServerOptions {
 	groups?: GroupConfig[];
 	/** Overrides in force at start (e.g. loaded from the state file). */
 	overrides?: Override[];
+	/** With `share`: the broker does not deliver through shared subscriptions (server/share-probe.ts); the host should stop. */
+	onShareProblem?: (problem: string) => void;
 	/** Told about each decision, for a display or a benchmark. A throwing listener is logged. */
 	onEvent?: (event: ServerEvent) => void;
 }
