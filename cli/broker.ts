@@ -1,10 +1,17 @@
 /*
  * The embedded broker of the local stack: Aedes, speaking MQTT on TCP and MQTT over WebSocket.
  * It listens on 127.0.0.1 unless told otherwise. For anything beyond a lab, run Mosquitto.
+ *
+ * It speaks MQTT 3.1 and 3.1.1 only: an MQTT 5 client is refused with CONNACK return code 1
+ * (unacceptable protocol version), and it has no shared subscriptions (`$share/…` is taken as a
+ * plain filter that matches nothing). An empty client id with clean session off is refused with
+ * return code 2 (identifier rejected), as MQTT 3.1.1 §3.1.3-8 requires: the broker could not
+ * find that session again. Retained messages, wills, QoS 1 and 2, persistent sessions (in memory)
+ * and keep-alive work as the standard says (test/integration/broker.test.ts).
  */
 import { type Server as NetServer, createServer } from "node:net";
 import { type Server as HttpServer, createServer as createHttpServer } from "node:http";
-import { Aedes } from "aedes";
+import { Aedes, type AuthenticateError } from "aedes";
 import { WebSocketServer, createWebSocketStream } from "ws";
 import { messageOf } from "../src/errors.js";
 import type { Log } from "../src/ports.js";
@@ -31,7 +38,22 @@ export interface Broker {
 
 export async function startBroker(options: BrokerOptions): Promise<Broker> {
 	const { host, log } = options;
-	const aedes = await Aedes.createBroker();
+	// A client with an empty id and clean session off: refused at authentication, which answers with a CONNACK.
+	const unnamedSessions = new WeakSet<object>();
+	const aedes = await Aedes.createBroker({
+		preConnect: (client, packet, callback) => {
+			if (!packet.clientId && packet.clean === false)
+				unnamedSessions.add(client);
+			callback(null, true);
+		},
+		authenticate: (client, _username, _password, callback) => {
+			if (!unnamedSessions.has(client))
+				return callback(null, true);
+			const error = new Error("identifier rejected: a persistent session (clean session off) needs a client id") as AuthenticateError;
+			error.returnCode = 2 as AuthenticateError["returnCode"];
+			callback(error, false);
+		},
+	});
 	aedes.on("clientError", (client, error) => log("debug", TAG, `client ${client?.id ?? "?"}: ${error.message}`));
 	aedes.on("connectionError", (client, error) => log("debug", TAG, `connection ${client?.id ?? "?"}: ${error.message}`));
 	aedes.on("client", (client) => log("debug", TAG, `client ${client.id} connected`));

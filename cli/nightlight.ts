@@ -88,7 +88,7 @@ interface Command {
 const COMMANDS: Record<string, Command> = {
 	up: {
 		usage: "nightlight up [options]",
-		summary: "Runs the whole nightlight on this machine: an MQTT broker, the server and one simulated device.\nType a light level 0..1023 and Enter to change the simulated light.",
+		summary: "Runs the whole nightlight on this machine: an MQTT broker, the server and one simulated device.\nType a light level 0..1023 and Enter to change the simulated light.\nIts broker speaks MQTT 3.1 and 3.1.1 only, with no shared subscriptions: for MQTT 5 clients or\nservers that share the fleet, run Mosquitto 2 (or another broker) with nightlight server and device.",
 		options: [...LISTEN_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, ...SERVER_OPTIONS, LOG_OPTION],
 		run: runUp,
 	},
@@ -106,7 +106,7 @@ const COMMANDS: Record<string, Command> = {
 	},
 	broker: {
 		usage: "nightlight broker [options]",
-		summary: "Runs a small MQTT broker (MQTT and MQTT over WebSocket) for a lab.",
+		summary: "Runs a small MQTT broker (MQTT and MQTT over WebSocket) for a lab.\nIt speaks MQTT 3.1 and 3.1.1 only: an MQTT 5 client is refused (CONNACK return code 1,\nunacceptable protocol version), and it has no shared subscriptions (nightlight server --share\nneeds them). For either, run Mosquitto 2 or another broker.",
 		options: [...LISTEN_OPTIONS, LOG_OPTION],
 		run: runBroker,
 	},
