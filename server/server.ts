@@ -1,7 +1,7 @@
 /*
  * The nightlight server: watches every device's telemetry and availability, applies the rule
- * with hysteresis, and commands a device only when its decision changes or when the device
- * comes (back) online. Commands are retained at QoS 1, so a device that restarts is told its
+ * with hysteresis, and commands a device only when its decision changes, when the device
+ * comes (back) online, or when the device's reported state drifts from the decision. Commands are retained at QoS 1, so a device that restarts is told its
  * desired state as soon as it subscribes.
  *
  * Works with lesson devices (QoS 0 telemetry, no status, no will): their first reading is a
