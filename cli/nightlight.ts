@@ -22,7 +22,7 @@ import { apiTokenProblem, isLoopback } from "../server/auth.js";
 import { type HttpApi, type SimulatedSensor, startHttpApi } from "../server/http.js";
 import { startNodeServer } from "../server/node.js";
 import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
-import { BrokerError, startBroker } from "./broker.js";
+import { BrokerError, listenProblem, startBroker } from "./broker.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
 
 const LOG_OPTION: OptionSpec = { name: "log-level", kind: "string", choices: LOG_LEVELS, default: "info", help: "how much to log" };
@@ -56,7 +56,7 @@ const RULE_OPTIONS: OptionSpec[] = [
 	{ name: "hysteresis", kind: "integer", min: 0, max: 1023, default: DEFAULT_RULE.hysteresis, help: "the LED goes off again at threshold + hysteresis" },
 ];
 
-const SHARE_OPTION: OptionSpec = { name: "share", kind: "string", value: "GROUP", help: "split the fleet with the other servers of this group (MQTT shared subscriptions; Mosquitto, EMQX, HiveMQ)" };
+const SHARE_OPTION: OptionSpec = { name: "share", kind: "string", value: "GROUP", help: "split the fleet with the other servers of this group (MQTT shared subscriptions, checked at start: Mosquitto 2, EMQX, HiveMQ; not the embedded broker)" };
 
 const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "groups", kind: "string", value: "FILE", help: "JSON file of groups: sensors that decide together for the LEDs they name (see docs/fleet.md); without it each device decides alone" },
@@ -81,13 +81,14 @@ interface Command {
 	usage: string;
 	summary: string;
 	options: OptionSpec[];
-	run(values: Values, log: Log): Promise<Running>;
+	/** `fatal`: the command found, once running, that a setting cannot work; it stops with exit code 2. */
+	run(values: Values, log: Log, fatal: (message: string) => void): Promise<Running>;
 }
 
 const COMMANDS: Record<string, Command> = {
 	up: {
 		usage: "nightlight up [options]",
-		summary: "Runs the whole nightlight on this machine: an MQTT broker, the server and one simulated device.\nType a light level 0..1023 and Enter to change the simulated light.",
+		summary: "Runs the whole nightlight on this machine: an MQTT broker, the server and one simulated device.\nType a light level 0..1023 and Enter to change the simulated light.\nIts broker speaks MQTT 3.1 and 3.1.1 only, with no shared subscriptions: for MQTT 5 clients or\nservers that share the fleet, run Mosquitto 2 (or another broker) with nightlight server and device.",
 		options: [...LISTEN_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, ...SERVER_OPTIONS, LOG_OPTION],
 		run: runUp,
 	},
@@ -105,7 +106,7 @@ const COMMANDS: Record<string, Command> = {
 	},
 	broker: {
 		usage: "nightlight broker [options]",
-		summary: "Runs a small MQTT broker (MQTT and MQTT over WebSocket) for a lab.",
+		summary: "Runs a small MQTT broker (MQTT and MQTT over WebSocket) for a lab.\nIt speaks MQTT 3.1 and 3.1.1 only: an MQTT 5 client is refused (CONNACK return code 1,\nunacceptable protocol version), and it has no shared subscriptions (nightlight server --share\nneeds them). For either, run Mosquitto 2 or another broker.",
 		options: [...LISTEN_OPTIONS, LOG_OPTION],
 		run: runBroker,
 	},
@@ -147,16 +148,19 @@ async function main(argv: string[]): Promise<number> {
 	}
 	const log = consoleLog(values["log-level"] as LogLevel);
 	log("info", "config", `${name} ${describeConfig(command.options, values)}`);
+	let fatal!: (message: string) => void;
+	const fatalMessage = new Promise<string>((resolve) => (fatal = resolve));
 	let running: Running;
 	try {
-		running = await command.run(values, log);
+		running = await command.run(values, log, fatal);
 	}
 	catch (error) {
 		if (error instanceof RangeError || error instanceof ConfigError)
 			return configFailure(name, error);
+		// A port in use or an address not of this machine: a setting to change, like any other.
 		if (error instanceof BrokerError) {
 			process.stderr.write(`nightlight ${name}: ${error.message}\n`);
-			return 1;
+			return 2;
 		}
 		throw error;
 	}
@@ -178,6 +182,15 @@ async function main(argv: string[]): Promise<number> {
 		};
 		process.once("SIGINT", () => stop("SIGINT"));
 		process.once("SIGTERM", () => stop("SIGTERM"));
+		void fatalMessage.then((message) => {
+			if (stopping)
+				return;
+			stopping = true;
+			process.stderr.write(`nightlight ${name}: ${message}\n`);
+			const force = setTimeout(() => resolve(2), 5_000);
+			force.unref();
+			running.stop().then(() => resolve(2), () => resolve(2));
+		});
 	});
 }
 
@@ -206,6 +219,16 @@ function checkValues(values: Values): void {
 		}
 		catch (error) {
 			throw new ConfigError(`--pin: ${messageOf(error)}`);
+		}
+	}
+	if (typeof values.share === "string" && !isDeviceId(values.share))
+		throw new ConfigError(`--share must be 1..64 letters, digits, "_", "." or "-" (one MQTT topic level), got ${JSON.stringify(values.share)}`);
+	if (typeof values.ca === "string") {
+		try {
+			readFileSync(values.ca);
+		}
+		catch (error) {
+			throw new ConfigError(`--ca: cannot read the CA file ${values.ca}: ${messageOf(error)}`);
 		}
 	}
 	if (values.password !== undefined && values.username === undefined)
@@ -311,7 +334,7 @@ function readLightFromStdin(node: NodeDevice, log: Log): void {
 /** The dashboard's files: next to dist/nightlight.js once built. */
 const DASHBOARD_DIR = fileURLToPath(new URL("./dashboard/", import.meta.url));
 
-async function startServer(values: Values, log: Log, url: string, simulated?: Map<string, SimulatedSensor>): Promise<Running & { http: HttpApi }> {
+async function startServer(values: Values, log: Log, url: string, fatal: (message: string) => void, simulated?: Map<string, SimulatedSensor>): Promise<Running & { http: HttpApi }> {
 	const rule = { threshold: values.threshold as number, hysteresis: values.hysteresis as number };
 	let http: HttpApi | undefined;
 	const node = startNodeServer({
@@ -327,6 +350,7 @@ async function startServer(values: Values, log: Log, url: string, simulated?: Ma
 		stateDir: values["state-dir"] as string,
 		log,
 		onEvent: (event) => http?.send(event),
+		onShareProblem: (problem) => fatal(`--share ${String(values.share)}: ${problem}. Use a broker with MQTT shared subscriptions, such as Mosquitto 2 (the embedded broker has none), or run without --share`),
 	});
 	const host = values["http-listen"] as string;
 	const port = values["http-port"] as number;
@@ -345,10 +369,7 @@ async function startServer(values: Values, log: Log, url: string, simulated?: Ma
 	}
 	catch (error) {
 		await node.stop();
-		const code = (error as NodeJS.ErrnoException).code;
-		if (code === "EADDRINUSE")
-			throw new BrokerError(`port ${port} on ${host} is already in use, so the dashboard cannot start: stop the other program or choose another port with --http-port`);
-		throw new BrokerError(`the dashboard cannot listen on ${host}:${port}: ${messageOf(error)}`);
+		throw listenProblem(error as NodeJS.ErrnoException, host, port, "dashboard", "--http-port (NIGHTLIGHT_HTTP_PORT)", "--http-listen (NIGHTLIGHT_HTTP_LISTEN)");
 	}
 	const api = http;
 	if (!api.auth && !isLoopback(host))
@@ -368,8 +389,8 @@ async function runDevice(values: Values, log: Log): Promise<Running> {
 	return node;
 }
 
-async function runServer(values: Values, log: Log): Promise<Running> {
-	const server = await startServer(values, log, values.broker as string);
+async function runServer(values: Values, log: Log, fatal: (message: string) => void): Promise<Running> {
+	const server = await startServer(values, log, values.broker as string, fatal);
 	process.stdout.write(`server → ${redactUrl(values.broker as string)}; dashboard and HTTP API at ${server.http.url}${server.http.auth ? "; changes need the API token" : ""}\n`);
 	return server;
 }
@@ -385,7 +406,7 @@ async function runBroker(values: Values, log: Log): Promise<Running> {
 	return { stop: () => broker.close() };
 }
 
-async function runUp(values: Values, log: Log): Promise<Running> {
+async function runUp(values: Values, log: Log, fatal: (message: string) => void): Promise<Running> {
 	const broker = await startBroker({
 		host: values.listen as string,
 		mqttPort: values["mqtt-port"] as number,
@@ -400,7 +421,7 @@ async function runUp(values: Values, log: Log): Promise<Running> {
 	let server: (Running & { http: HttpApi }) | undefined;
 	let device: NodeDevice | undefined;
 	try {
-		server = await startServer(values, log, local, simulated);
+		server = await startServer(values, log, local, fatal, simulated);
 		device = startDevice({ ...values, id }, log, local);
 		simulated.set(id, device.sensor);
 	}

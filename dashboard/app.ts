@@ -21,6 +21,9 @@ interface DeviceView {
 	lightAgeMs: number | null;
 	ledOn: boolean | null;
 	deviceMode: "remote" | "local" | null;
+	/** The device does other than the server decided, and the server is commanding it again. */
+	drifting: boolean;
+	corrections: number;
 	mode: "on" | "off" | "auto";
 	threshold: number;
 	group: string | null;
@@ -51,6 +54,7 @@ interface Card {
 	root: HTMLElement;
 	lamp: HTMLElement;
 	avail: HTMLElement;
+	drift: HTMLElement;
 	facts: HTMLElement;
 	buttons: Map<string, HTMLButtonElement>;
 	slider: HTMLInputElement | undefined;
@@ -177,6 +181,8 @@ function card(key: string, kind: "device" | "group", id: string, simulated: bool
 	const lamp = element("div", { className: "lamp" });
 	lamp.dataset.testid = `lamp-${key}`;
 	const avail = element("span", { className: "avail" });
+	const drift = element("span", { className: "drift", textContent: "drift", hidden: true });
+	drift.dataset.testid = `drift-${key}`;
 	const facts = element("div", { className: "facts" });
 	const buttons = new Map<string, HTMLButtonElement>();
 	const row = element("div", { className: "row" }, "override:");
@@ -210,7 +216,7 @@ function card(key: string, kind: "device" | "group", id: string, simulated: bool
 		slider.addEventListener("input", send);
 		sliderRow.append("light:", slider, shown);
 	}
-	const title = element("h2", {}, lamp, `${kind === "group" ? "group " : ""}${id}`, avail);
+	const title = element("h2", {}, lamp, `${kind === "group" ? "group " : ""}${id}`, avail, drift);
 	const plot = element("div");
 	const root = element("section", { className: "card" }, title, facts, plot, row, sliderRow);
 	root.dataset.testid = `card-${key}`;
@@ -227,7 +233,7 @@ function card(key: string, kind: "device" | "group", id: string, simulated: bool
 			{ label: "threshold", stroke: "#ffb454", dash: [6, 4], width: 1 },
 		],
 	}, [[], [], []], plot);
-	existing = { root, lamp, avail, facts, buttons, slider, chart, times: [], lights: [], threshold: 300, stateAt: 0 };
+	existing = { root, lamp, avail, drift, facts, buttons, slider, chart, times: [], lights: [], threshold: 300, stateAt: 0 };
 	cards.set(key, existing);
 	return existing;
 }
@@ -289,7 +295,9 @@ async function refresh(): Promise<void> {
 		item.avail.textContent = device.availability;
 		item.avail.className = `avail ${device.availability}`;
 		const age = device.lightAgeMs === null ? "" : ` (${Math.round(device.lightAgeMs / 1000)} s ago)`;
-		item.facts.textContent = `light ${device.light ?? "–"}${age}; threshold ${device.threshold}; ${device.deviceMode ?? "?"} mode${device.group ? `; group ${device.group}` : ""}`;
+		item.drift.hidden = !device.drifting;
+		item.drift.title = `the LED does not do what the server decided; commanding it again (${device.corrections} corrections so far)`;
+		item.facts.textContent = `light ${device.light ?? "–"}${age}; threshold ${device.threshold}; ${device.deviceMode ?? "?"} mode${device.group ? `; group ${device.group}` : ""}${device.corrections > 0 ? `; corrected ${device.corrections}×` : ""}`;
 		setMode(item, device.mode);
 		if (item.slider && device.light !== null && document.activeElement !== item.slider && item.slider.dataset.touched !== "true")
 			item.slider.value = String(device.light);
@@ -334,6 +342,8 @@ function live(): void {
 			item.stateAt = performance.now();
 			setLamp(item, data.led_on as boolean);
 		}
+		// The device may have come back to the decision (or left it): the drift mark follows.
+		refresh().catch(() => undefined);
 	});
 	for (const type of ["command", "availability", "overrides"])
 		on(type, () => refresh().catch(() => undefined));

@@ -94,6 +94,8 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			lightAgeMs: record.lightAt === undefined ? null : Math.max(0, now - record.lightAt),
 			ledOn: record.ledState ?? record.ledOn ?? null,
 			commanded: record.ledOn ?? null,
+			drifting: record.drift.drifting,
+			corrections: record.drift.corrections,
 			deviceMode: record.mode ?? null,
 			mode: override?.mode ?? "auto",
 			threshold: server.thresholdOf(record.id),

@@ -17,6 +17,8 @@ export interface NodeServerOptions extends BrokerOptions {
 	stateDir?: string | undefined;
 	log: Log;
 	onEvent?: (event: ServerEvent) => void;
+	/** With `share`: the broker has no shared subscriptions (see server/share-probe.ts). */
+	onShareProblem?: (problem: string) => void;
 }
 
 export interface NodeServer {
@@ -66,6 +68,7 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 			instance: clientId,
 			groups: options.groups ?? [],
 			overrides,
+			...(options.onShareProblem ? { onShareProblem: options.onShareProblem } : {}),
 			// Every change of the overrides is kept, whichever server of the fleet made it.
 			onEvent: (event) => {
 				if (event.type === "overrides")

@@ -1,7 +1,7 @@
 /*
  * The nightlight server: watches every device's telemetry and availability, applies the rule
- * with hysteresis, and commands a device only when its decision changes or when the device
- * comes (back) online. Commands are retained at QoS 1, so a device that restarts is told its
+ * with hysteresis, and commands a device only when its decision changes, when the device
+ * comes (back) online, or when the device's reported state drifts from the decision. Commands are retained at QoS 1, so a device that restarts is told its
  * desired state as soon as it subscribes.
  *
  * Works with lesson devices (QoS 0 telemetry, no status, no will): their first reading is a
@@ -14,6 +14,9 @@
  * `REPLAY_AGE_MS` ago (a device replaying its outbox after an outage) is recorded but decides
  * nothing, so a replayed burst cannot flap the LED; the device's fresh reading that follows does.
  * A retained reading, delivered when the server subscribes, is the last known value and decides.
+ *
+ * The decision holds (server/convergence.ts): a device whose `<id>/state` differs from what this
+ * server decided and enforces (see #drifted) is commanded again, as a new decision, rate-limited.
  *
  * The server says `online` (retained) on SERVER_STATUS_TOPIC when it connects and leaves
  * `offline` as its will, so devices can tell "server gone" from "no command needed".
@@ -44,7 +47,6 @@ import {
 	ALL_TELEMETRY,
 	type Availability,
 	COMMAND_MAX_BYTES,
-	type Mode,
 	SERVER_STATUS_TOPIC,
 	encodeCommand,
 	parseAvailability,
@@ -56,9 +58,11 @@ import {
 	topics,
 } from "../src/contract.js";
 import { callSafely, messageOf } from "../src/errors.js";
-import { Link, type LinkPolicy, hashString, subscribeLogged } from "../src/link.js";
+import { Link, hashString, subscribeLogged } from "../src/link.js";
 import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
+import { Convergence } from "./convergence.js";
+import { ShareProbe } from "./share-probe.js";
 import { type GroupConfig, aggregate } from "./groups.js";
 import { Members, SETTLE_MS, encodeMemberMessage, memberTopic, membersFilter, parseMemberMessage } from "./members.js";
 import {
@@ -72,6 +76,9 @@ import {
 	overrideTopic,
 	parseOverrideMessage,
 } from "./overrides.js";
+import type { DeviceRecord, GroupStatus, ServerEvent, ServerOptions, ServerStats } from "./types.js";
+
+export type { DeviceRecord, GroupStatus, ServerEvent, ServerOptions, ServerStats } from "./types.js";
 
 const TAG = "server";
 /** Every device's retained state: what its LED does and in which mode, for the API. Never shared. */
@@ -84,52 +91,6 @@ export const REPLAY_AGE_MS = 5_000;
 /** The will a server's MQTT client must be created with. */
 export function serverWill(): { topic: string; payload: string; qos: 1; retain: true } {
 	return { topic: SERVER_STATUS_TOPIC, payload: "offline", qos: 1, retain: true };
-}
-
-export interface ServerOptions {
-	mqtt: MqttClient;
-	clock: Clock;
-	log: Log;
-	rule: RuleOptions;
-	link?: Partial<LinkPolicy>;
-	/** The shared-subscription group of servers that split the fleet; undefined: this server sees every device. */
-	share?: string | undefined;
-	/** This server's name among the servers of its share group and on the overrides it sets (one topic level). Default: random. */
-	instance?: string;
-	/** Groups of sensors that decide together (server/groups.ts); a device in no group decides alone. */
-	groups?: GroupConfig[];
-	/** Overrides in force at start (e.g. loaded from the state file). */
-	overrides?: Override[];
-	/** Told about each decision, for a display or a benchmark. A throwing listener is logged. */
-	onEvent?: (event: ServerEvent) => void;
-}
-
-export type ServerEvent =
-	| { type: "telemetry"; id: string; light: number; replayed: boolean }
-	| { type: "command"; id: string; led_on: boolean; reason: "changed" | "online" }
-	| { type: "availability"; id: string; availability: Availability }
-	| { type: "state"; id: string; led_on: boolean; mode: Mode }
-	| { type: "group"; name: string; light: number | undefined; fresh: number; led_on: boolean | undefined }
-	| { type: "overrides"; overrides: Override[] };
-
-/** What the server knows of a group, for the API. */
-export interface GroupStatus {
-	name: string;
-	sensors: string[];
-	leds: string[];
-	aggregate: GroupConfig["aggregate"];
-	staleMs: number;
-	minFresh: number;
-	threshold: number;
-	hysteresis: number;
-	/** The aggregate of the fresh readings at the last decision, and how many there were. */
-	light: number | undefined;
-	fresh: number;
-	/** The group's own decision (before overrides of the group or of its devices). */
-	ledOn: boolean | undefined;
-	decidedAt: number | undefined;
-	/** With `share`: the server that commands the group's LEDs, once this one has heard the others. */
-	owner?: string;
 }
 
 interface GroupRecord {
@@ -146,34 +107,8 @@ interface Stamp {
 	by: string;
 }
 
-export interface DeviceRecord {
-	id: string;
-	light: number | undefined;
-	lightAt: number | undefined;
-	/** What the server last told the device; undefined until the first reading. */
-	ledOn: boolean | undefined;
-	/** When that decision was made, and its number for this device. */
-	decidedAt: number | undefined;
-	seq: number;
-	/** The sample time of the newest reading that carried one. */
-	sampleTs: number | undefined;
-	availability: Availability | undefined;
-	lastSeen: number | undefined;
-	/** What the device last said it does, on `<id>/state`. */
-	ledState: boolean | undefined;
-	mode: Mode | undefined;
-}
-
-export interface ServerStats {
-	telemetry: number;
-	/** Readings recorded without a decision: replayed after an outage. */
-	replayed: number;
-	/** Readings dropped as duplicates or out of order. */
-	outOfOrder: number;
-	commands: number;
-	rejected: number;
-	connects: number;
-}
+/** What the server keeps of a device; the drift is kept by its Convergence. */
+type DeviceEntry = Omit<DeviceRecord, "drift">;
 
 export class Server {
 	#mqtt: MqttClient;
@@ -182,7 +117,7 @@ export class Server {
 	#rule: RuleOptions;
 	#onEvent: ((event: ServerEvent) => void) | undefined;
 	#share: string | undefined;
-	#devices = new Map<string, DeviceRecord>();
+	#devices = new Map<string, DeviceEntry>();
 	#groups = new Map<string, GroupRecord>();
 	/** Device id → the groups its readings feed; device id → the group that commands its LED. */
 	#sensorOf = new Map<string, GroupRecord[]>();
@@ -195,8 +130,10 @@ export class Server {
 	#confirmTimer: TimerHandle | undefined;
 	#instance: string;
 	#members: Members | undefined;
+	#probe: ShareProbe | undefined;
 	#stats = { telemetry: 0, replayed: 0, outOfOrder: 0, commands: 0, rejected: 0 };
 	#link: Link;
+	#convergence: Convergence;
 	#running = false;
 	#rejectWindowStart = -Infinity;
 	#rejectLogged = 0;
@@ -242,6 +179,17 @@ export class Server {
 				say: (message) => this.#publish(memberTopic(share, this.#instance), encodeMemberMessage(message), false),
 				onChange: () => this.#ownersChanged(),
 			});
+			const onShareProblem = options.onShareProblem;
+			this.#probe = new ShareProbe({
+				mqtt: options.mqtt,
+				clock: options.clock,
+				instance: this.#instance,
+				onFailed: (problem) => {
+					this.#log("error", TAG, `share group ${share}: ${problem}`);
+					if (onShareProblem)
+						callSafely(this.#log, TAG, "share problem listener", () => onShareProblem(problem));
+				},
+			});
 		}
 		const linkOptions: ConstructorParameters<typeof Link>[0] = {
 			mqtt: options.mqtt,
@@ -255,6 +203,11 @@ export class Server {
 		if (options.link)
 			linkOptions.policy = options.link;
 		this.#link = new Link(linkOptions);
+		this.#convergence = new Convergence({
+			clock: options.clock,
+			drifted: (id) => this.#drifted(id),
+			correct: (id) => this.#correct(id),
+		});
 	}
 
 	get rule(): RuleOptions {
@@ -272,17 +225,17 @@ export class Server {
 	}
 
 	get stats(): ServerStats {
-		return { ...this.#stats, connects: this.#link.connects };
+		return { ...this.#stats, corrections: this.#convergence.corrections, connects: this.#link.connects };
 	}
 
 	/** What the server knows of one device. */
 	device(id: string): DeviceRecord | undefined {
 		const record = this.#devices.get(id);
-		return record && { ...record };
+		return record && { ...record, drift: this.#convergence.drift(id) };
 	}
 
 	devices(): DeviceRecord[] {
-		return [...this.#devices.values()].map((record) => ({ ...record }));
+		return [...this.#devices.values()].map((record) => ({ ...record, drift: this.#convergence.drift(record.id) }));
 	}
 
 	groups(): GroupStatus[] {
@@ -438,6 +391,8 @@ export class Server {
 			return;
 		this.#running = false;
 		this.#members?.stop();
+		this.#probe?.stop();
+		this.#convergence.stop();
 		this.#cancelConfirm();
 		if (this.#link.state === "up")
 			this.#publishStatus("offline");
@@ -459,6 +414,7 @@ export class Server {
 		for (const topic of [...watched, ...sensors])
 			subscribeLogged(this.#mqtt, this.#log, TAG, topic);
 		this.#members?.up();
+		this.#probe?.start();
 		// Say the overrides this server keeps (from its file, or made while the broker was away)
 		// unless the broker's retained copies, which arrive right after subscribing, already say them.
 		this.#cancelConfirm();
@@ -511,6 +467,10 @@ export class Server {
 		try {
 			if (topic === SERVER_STATUS_TOPIC) {
 				this.#serverStatus(payload);
+				return;
+			}
+			if (topic === this.#probe?.topic) {
+				this.#probe.delivered();
 				return;
 			}
 			if (topic.startsWith("nightlight/")) {
@@ -636,13 +596,40 @@ export class Server {
 		if (ledOn === undefined)
 			return;
 		const record = this.#devices.get(id) ?? this.#record(id, now, false);
-		if (ledOn === record.ledOn)
+		if (ledOn === record.ledOn) {
+			this.#convergence.check(id);
 			return;
+		}
 		record.ledOn = ledOn;
 		record.decidedAt = now;
 		record.seq++;
 		this.#log("info", TAG, `${id}: ${why} → led_on ${ledOn}`);
 		this.#command(record, "changed");
+		this.#convergence.check(id);
+	}
+
+	/**
+	 * Does the device say its LED does other than what this server decided and enforces? Only
+	 * while it is online and obeys the server (remote mode), and only for the server that commands
+	 * it (in a share group: its group's owner, or the device's owner when it is in no group).
+	 */
+	#drifted(id: string): boolean {
+		const record = this.#devices.get(id);
+		if (!record || record.ledOn === undefined || record.ledState === undefined || record.ledState === record.ledOn)
+			return false;
+		if (record.mode !== "remote" || record.availability === "offline" || !this.#running || this.#link.state !== "up")
+			return false;
+		const group = this.#ledOf.get(id);
+		return group ? this.#owns(group) : this.#remindsDevice(id);
+	}
+
+	/** The device drifted from the decision: the decision again, as a new one, so the device takes it as newest. */
+	#correct(id: string): void {
+		const record = this.#devices.get(id)!;
+		record.decidedAt = Math.max(this.#clock.now(), (record.decidedAt ?? 0) + 1);
+		record.seq++;
+		this.#log("info", TAG, `${id}: reports led_on ${record.ledState}, decided led_on ${record.ledOn}: commanding it again`);
+		this.#command(record, "drift");
 	}
 
 	#overridden(kind: OverrideKind, id: string): void {
@@ -676,6 +663,7 @@ export class Server {
 		record.ledState = led_on;
 		record.mode = mode;
 		this.#emit({ type: "state", id, led_on, mode });
+		this.#convergence.check(id);
 	}
 
 	#status(id: string, payload: Payload): void {
@@ -694,9 +682,10 @@ export class Server {
 			this.#emit({ type: "availability", id, availability: parsed.value });
 		if (parsed.value === "online" && was !== "online" && record.ledOn !== undefined && this.#remindsDevice(id))
 			this.#command(record, "online");
+		this.#convergence.check(id);
 	}
 
-	#command(record: DeviceRecord, reason: "changed" | "online"): void {
+	#command(record: DeviceEntry, reason: "changed" | "online" | "drift"): void {
 		const ledOn = record.ledOn!;
 		const command = { led_on: ledOn, seq: record.seq, ...(record.decidedAt === undefined ? {} : { ts: record.decidedAt }) };
 		try {
@@ -753,6 +742,7 @@ export class Server {
 		record.ledOn = led_on;
 		record.decidedAt = ts;
 		record.seq = Math.max(record.seq, seq);
+		this.#convergence.check(id);
 		// A server that joins late learns its groups' last decisions from their LEDs' commands, so
 		// its hysteresis starts where the owner's was rather than from the bare threshold.
 		const group = this.#ledOf.get(id);
@@ -772,6 +762,7 @@ export class Server {
 		this.#log("warn", TAG, "lost the broker; reconnecting, and counting every device offline until it says otherwise");
 		this.#cancelConfirm();
 		this.#members?.down();
+		this.#probe?.stop();
 		for (const record of this.#devices.values()) {
 			if (record.availability === "online") {
 				record.availability = "offline";
@@ -803,7 +794,7 @@ export class Server {
 	}
 
 	/** The device's record, made when first heard of; `seen`: a message from it arrived now. */
-	#record(id: string, now: number, seen = true): DeviceRecord {
+	#record(id: string, now: number, seen = true): DeviceEntry {
 		let record = this.#devices.get(id);
 		if (!record) {
 			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, sampleTs: undefined, availability: undefined, lastSeen: undefined, ledState: undefined, mode: undefined };

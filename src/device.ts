@@ -7,7 +7,8 @@
  * When the network fails (see link.ts for the reconnection policy):
  * - readings taken while the broker is unreachable go to a bounded outbox and are replayed in
  *   order, each with the time it was taken, once the broker is back; live readings wait behind
- *   them so order holds;
+ *   them so order holds; a recent replayed reading stands for the present (one reading per
+ *   connect), an old one is followed by a fresh reading the minimum gap later;
  * - after `graceMs` without the broker, or with the server's availability at `offline`, the
  *   device runs the rule itself (mode "local" in its state); when the server is back, control
  *   returns to it.
@@ -68,6 +69,11 @@ const REJECT_LOG_PER_WINDOW = 5;
 const STATE_REFRESH_MS = 5_000;
 /** Replayed readings in flight at once, awaiting their acknowledgement. */
 const REPLAY_WINDOW = 8;
+/**
+ * A replayed reading taken this recently stands for the present at a reconnect; after an older
+ * one a fresh reading follows (the server decides nothing from a reading taken over 5 s ago).
+ */
+const REPLAY_FRESH_MS = 1_000;
 
 export interface DeviceOptions {
 	/** The device id: one topic level, shared with its server. */
@@ -150,6 +156,8 @@ export class Device {
 	#decidedSeq: number | undefined;
 	/** The sample time of the last reading sent or queued: stamps strictly increase. */
 	#stampedTs = 0;
+	/** When the newest reading in the outbox was queued, on the device's clock. */
+	#queuedAt = 0;
 	#generation = 0;
 	#inflight = 0;
 	#flushing = false;
@@ -287,9 +295,16 @@ export class Device {
 		this.#publish(this.#topics.status, "online", true);
 		this.#publishState();
 		this.#emit({ type: "connection", connected: true });
+		// One reading per connect: a recent replayed reading is the message just sent, and the
+		// next one waits for the gate (a change, the heartbeat, the minimum gap). With nothing
+		// replayed the connection gets a fresh reading at once; after an old replay, a fresh one
+		// follows once the minimum gap has passed (-Infinity: no usable reading went out).
+		const size = this.#outbox.size;
+		if (size === 0)
+			this.#gate.reset();
+		else
+			this.#gate.accept(this.#clock.now() - this.#queuedAt <= REPLAY_FRESH_MS ? lightOf(this.#outbox.at(size - 1)!) : -Infinity);
 		this.#flush();
-		// A fresh connection gets a fresh reading at once rather than at the next heartbeat.
-		this.#gate.reset();
 		this.#sample();
 	}
 
@@ -336,6 +351,7 @@ export class Device {
 			return;
 		}
 		this.#outbox.push(message);
+		this.#queuedAt = this.#clock.now();
 		this.#gate.accept(light);
 		this.#flush();
 	}

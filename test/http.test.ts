@@ -17,11 +17,12 @@ let server: Server;
 let api: HttpApi;
 let saved: Override[][];
 let levels: number[];
+let clock: FakeClock;
 
 beforeEach(async () => {
 	mqtt = new FakeMqtt();
 	// The API reports ages against the wall clock, as the Node server does.
-	const clock = new FakeClock(Date.now());
+	clock = new FakeClock(Date.now());
 	server = new Server({ mqtt, clock, log, rule: RULE, groups: parseGroups([{ name: "pitch", sensors: ["s1", "s2", "s3"], leds: ["l1"] }], RULE), onEvent: (event) => {
 		if (event.type === "overrides")
 			saved.push(event.overrides);
@@ -76,9 +77,18 @@ describe("the HTTP API", () => {
 		const { status, json } = await call("GET", "/api/devices");
 		expect(status).toBe(200);
 		const [device] = json.devices as Array<Record<string, unknown>>;
-		expect(device).toMatchObject({ id: "lone", availability: "online", light: 100, ledOn: true, commanded: true, deviceMode: "remote", mode: "auto", threshold: 300, group: null, simulated: false });
+		expect(device).toMatchObject({ id: "lone", availability: "online", light: 100, ledOn: true, commanded: true, drifting: false, corrections: 0, deviceMode: "remote", mode: "auto", threshold: 300, group: null, simulated: false });
 		expect(device?.lightAgeMs).toEqual(expect.any(Number));
 		expect(device?.lastSeen).toEqual(expect.any(Number));
+	});
+
+	test("devices: a device whose LED drifted from the decision shows as drifting, with its corrections", async () => {
+		mqtt.deliver("lone/status", "online");
+		mqtt.deliver("lone/telemetry", `{"light":100}`);
+		mqtt.deliver("lone/state", `{"led_on":false,"mode":"remote","rejected":0}`);
+		clock.advance(1_000);
+		const { json } = await call("GET", "/api/devices");
+		expect((json.devices as unknown[])[0]).toMatchObject({ id: "lone", ledOn: false, commanded: true, drifting: true, corrections: 1 });
 	});
 
 	test("groups", async () => {

@@ -1,6 +1,7 @@
 import { beforeEach, describe, expect, test } from "@jest/globals";
 import type { Log } from "../src/ports.js";
 import { Server, type ServerEvent } from "../server/server.js";
+import { PROBE_TIMEOUT_MS } from "../server/share-probe.js";
 import { FakeClock } from "./support/fake-clock.js";
 import { FakeMqtt } from "./support/fake-mqtt.js";
 
@@ -192,7 +193,7 @@ describe("the server", () => {
 		server = new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 0 }, share: "night" });
 		server.start();
 		mqtt.connect();
-		expect(mqtt.subscriptions.map((item) => item.topic)).toEqual(["$share/night/+/telemetry", "+/status", "nightlight/server/status", "+/state", "nightlight/overrides/+/+", "+/commands", "nightlight/servers/night/+"]);
+		expect(mqtt.subscriptions.map((item) => item.topic)).toEqual(["$share/night/+/telemetry", "+/status", "nightlight/server/status", "+/state", "nightlight/overrides/+/+", "+/commands", "nightlight/servers/night/+", `$share/probe-${server.instance}/nightlight/probe/${server.instance}`]);
 		// Another server of the group decided "on" for this device (seq 4).
 		mqtt.deliver("a/commands", `{"led_on":true,"seq":4,"ts":${clock.now()}}`);
 		mqtt.deliver("a/telemetry", `{"light":100}`);
@@ -200,6 +201,44 @@ describe("the server", () => {
 		clock.advance(1_000);
 		mqtt.deliver("a/telemetry", `{"light":900}`);
 		expect(mqtt.sent("a/commands").map((item) => JSON.parse(item.message))).toEqual([{ led_on: false, seq: 5, ts: clock.now() }]);
+	});
+
+	test("in a group, it checks at its first connection that the broker delivers through shared subscriptions", () => {
+		server.stop();
+		const problems: string[] = [];
+		const probed = (deliver: boolean) => {
+			mqtt = new FakeMqtt();
+			server = new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 0 }, share: "night", instance: "s1", onShareProblem: (problem) => problems.push(problem) });
+			server.start();
+			mqtt.connect();
+			expect(mqtt.last("nightlight/probe/s1")).toMatchObject({ qos: 1, retain: false });
+			if (deliver)
+				mqtt.deliver("nightlight/probe/s1", "probe");
+			clock.advance(PROBE_TIMEOUT_MS);
+			server.stop();
+		};
+		probed(true);
+		expect(problems).toEqual([]);
+		probed(false);
+		expect(problems).toEqual(["the broker delivered nothing through the shared subscription $share/probe-s1/nightlight/probe/s1 within 3 s: it has no MQTT shared subscriptions"]);
+		expect(lines.filter((line) => line.startsWith("error server: share group night: the broker delivered nothing"))).toHaveLength(1);
+	});
+
+	test("a connection lost during the probe: the next connection probes again", () => {
+		server.stop();
+		const problems: string[] = [];
+		mqtt = new FakeMqtt();
+		server = new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 0 }, share: "night", instance: "s1", onShareProblem: (problem) => problems.push(problem) });
+		server.start();
+		mqtt.connect();
+		mqtt.drop();
+		clock.advance(PROBE_TIMEOUT_MS);
+		expect(problems).toEqual([]);
+		mqtt.connect();
+		expect(mqtt.sent("nightlight/probe/s1")).toHaveLength(2);
+		mqtt.deliver("nightlight/probe/s1", "probe");
+		clock.advance(PROBE_TIMEOUT_MS);
+		expect(problems).toEqual([]);
 	});
 
 	test("when another server's will says offline, a living server says online again", () => {

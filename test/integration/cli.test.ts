@@ -6,7 +6,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
 import mqtt from "mqtt";
-import { freePort } from "../support/brokers.js";
+import { freePort, mosquittoAvailable, startAedes, startMosquitto } from "../support/brokers.js";
 import { until } from "../support/wait.js";
 
 const CLI = "dist/nightlight.js";
@@ -171,13 +171,13 @@ describe("faults at run time", () => {
 		expect(child.exitCode).toBeNull();
 	});
 
-	test("a port already in use: says which and what to do, exits 1", async () => {
+	test("a port already in use: says which and what to do, exits 2 like any bad setting", async () => {
 		const blocker = createServer();
 		await new Promise<void>((resolve) => blocker.listen(0, "127.0.0.1", resolve));
 		const port = (blocker.address() as { port: number }).port;
 		try {
 			const result = run(["broker", "--mqtt-port", String(port), "--ws-port", "0"]);
-			expect(result.status).toBe(1);
+			expect(result.status).toBe(2);
 			expect(result.stderr).toContain(`port ${port} on 127.0.0.1 is already in use`);
 			expect(result.stderr).toContain("--mqtt-port");
 		}
@@ -185,6 +185,40 @@ describe("faults at run time", () => {
 			blocker.close();
 		}
 	});
+});
+
+describe("--share checks that the broker has shared subscriptions", () => {
+	const shareArgs = async (url: string) => ["server", "--broker", url, "--share", "night", "--http-port", String(await freePort()), "--state-dir", mkdtempSync(join(stateDir, "share-"))];
+
+	test("against the embedded broker (no shared subscriptions): one line naming the cause and the fix, exit 2", async () => {
+		const broker = await startAedes();
+		try {
+			const { child, output } = start(await shareArgs(broker.url));
+			const code = await new Promise<number | null>((resolve) => child.once("exit", resolve));
+			expect(code).toBe(2);
+			const line = output.text.split("\n").find((text) => text.startsWith("nightlight server: "));
+			expect(line).toMatch(/^nightlight server: --share night: the broker delivered nothing through the shared subscription \$share\/\S+ within 3 s: it has no MQTT shared subscriptions\. Use a broker with MQTT shared subscriptions, such as Mosquitto 2/);
+			expect(output.text).not.toMatch(/\n\s+at /);
+		}
+		finally {
+			await broker.stop();
+		}
+	}, 20_000);
+
+	(mosquittoAvailable() ? test : test.skip)("against Mosquitto: the probe comes back and the server keeps running", async () => {
+		const broker = await startMosquitto();
+		try {
+			const { child, output } = start(await shareArgs(broker.url));
+			await until(() => output.text.includes("settled with"), "the server to settle", 10_000);
+			await new Promise((resolve) => setTimeout(resolve, 4_000));
+			expect(child.exitCode).toBeNull();
+			expect(output.text).not.toContain("no MQTT shared subscriptions");
+			expect(await stop(child)).toBe(0);
+		}
+		finally {
+			await broker.stop();
+		}
+	}, 30_000);
 });
 
 describe("nightlight up", () => {

@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
+import mqtt from "mqtt";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { freePort } from "../support/brokers.js";
 import { until } from "../support/wait.js";
@@ -104,6 +105,30 @@ run("the dashboard in a browser", () => {
 		await page.screenshot({ path: "test-results/dashboard-bright.png" });
 		console.log(`figure: dashboard slider → lamp on in ${onMs} ms, off in ${offMs} ms`);
 		expect(await lamp.getAttribute("data-on")).toBe("false");
+	}, 30_000);
+
+	test("a device whose LED does not do what the server decided is marked drift", async () => {
+		const id = "dash-stuck";
+		const port = args[args.indexOf("--mqtt-port") + 1];
+		// A device that says its LED is on and never obeys: bright light, so the server decides off.
+		const stuck = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 });
+		try {
+			await stuck.publishAsync(`${id}/status`, "online", { qos: 1, retain: true });
+			await stuck.publishAsync(`${id}/state`, `{"led_on":true,"mode":"remote","rejected":0}`, { qos: 1, retain: true });
+			await stuck.publishAsync(`${id}/telemetry`, `{"light":900}`, { qos: 1 });
+			const mark = page.locator(`[data-testid="drift-device-${id}"]`);
+			await page.waitForSelector(`[data-testid="drift-device-${id}"]:not([hidden])`, { timeout: 10_000 });
+			expect(await mark.getAttribute("title")).toContain("commanding it again");
+			expect(await page.locator(`[data-testid="drift-device-${ID}"]`).isHidden()).toBe(true);
+			// Obeyed at last: the mark goes.
+			await stuck.publishAsync(`${id}/state`, `{"led_on":false,"mode":"remote","rejected":0}`, { qos: 1, retain: true });
+			await page.waitForSelector(`[data-testid="drift-device-${id}"][hidden]`, { state: "attached", timeout: 10_000 });
+			for (const topic of ["status", "state"])
+				await stuck.publishAsync(`${id}/${topic}`, "", { qos: 1, retain: true });
+		}
+		finally {
+			await stuck.endAsync();
+		}
 	}, 30_000);
 
 	test("the override buttons force the lamp on and hand it back", async () => {

@@ -182,6 +182,27 @@ describe.each(brokers)("the nightlight against %s", (_name, startTestBroker) => 
 		await waitFor(() => led.on === false && led.changes.length === 3, "LED off");
 	});
 
+	test("one reading per connect: a lesson server hears, and answers, one reading when the device connects", async () => {
+		const id = uniqueId();
+		const lesson = await observer(broker.url, [`${id}/telemetry`], { clientId: `lesson-server-${id}` });
+		cleanups.push(() => lesson.client.endAsync());
+		let answered = 0;
+		lesson.client.on("message", (topic, payload) => {
+			if (topic !== `${id}/telemetry`)
+				return;
+			answered++;
+			const { light } = JSON.parse(payload.toString()) as { light: number };
+			void lesson.client.publishAsync(`${id}/commands`, JSON.stringify({ led_on: light < 300 }), { qos: 0 });
+		});
+		const node = device(id, new RecordingLed());
+		await waitFor(() => node.device.stats.commandsApplied > 0, "the lesson server's command");
+		// Well past the minimum gap (250 ms) and the time a second copy took to follow (about 25 ms).
+		await new Promise((resolve) => setTimeout(resolve, 1_500));
+		expect(lesson.received.filter((m) => m.topic === `${id}/telemetry`)).toHaveLength(1);
+		expect(answered).toBe(1);
+		expect(node.device.stats.telemetrySent).toBe(1);
+	});
+
 	if (_name === "Aedes") {
 		test("a device over MQTT over WebSocket works like one over TCP", async () => {
 			const id = uniqueId();
