@@ -74,6 +74,14 @@ suite("the Pico W image (npm run build:pico)", () => {
 		expect(config).toContain(`"broker": "mqtt://192.168.4.2:1883"`);
 	});
 
+	test("the on-board LED's path through the Wi-Fi chip is compiled in (WIFI_GPIO)", () => {
+		// Moddable SDK 8.2 sets WIFI_GPIO for pico_w as a make variable only; hosts/pico/manifest.json
+		// passes it to the compiler, or the ECMA-419 Digital refuses to write pin 32 ("can't write input").
+		const nm = spawnSync("arm-none-eabi-nm", [join(work, "digitalbank.c.o")], { encoding: "utf8" });
+		expect(nm.status).toBe(0);
+		expect(nm.stdout).toMatch(/ U cyw43_arch_gpio_put$/m);
+	});
+
 	test("the .elf fits the Pico W's 2 MB flash and 264 KB RAM with room to spare", () => {
 		const size = sections(join(app, "xs_pico.elf"));
 		const flash = (size[".boot2"] ?? 0) + (size[".text"] ?? 0) + (size[".rodata"] ?? 0) + (size[".data"] ?? 0);
