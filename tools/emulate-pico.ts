@@ -118,5 +118,5 @@ catch (error) {
 input.close();
 pico.close();
 const heap = pico.instruments;
-console.log(`${(pico.nowMs / 1000).toFixed(1)} emulated s, ${edges} LED edges, ${pico.faults.length} faults${heap ? `; XS: ${Object.entries(heap).filter(([name]) => /used|peak/i.test(name)).map(([name, value]) => `${name} ${value}`).join(", ")}` : ""}`);
+console.log(`${(pico.nowMs / 1000).toFixed(1)} emulated s, ${edges} LED edges, ${pico.faults.length} faults${heap ? `; XS: ${Object.entries(heap).filter(([name]) => /^(Chunk|Slot|Stack) used$/.test(name)).map(([name, value]) => `${name} ${value}`).join(", ")}` : ""}`);
 process.exit(pico.faults.length ? 1 : 0);
