@@ -14,11 +14,10 @@ import { spawnSync } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
+import { buildPico, elfSections } from "./support/pico-build.js";
 
 const MODDABLE = process.env.MODDABLE;
 const PICO = process.env.PICO_SDK_DIR ?? process.env.PICO_ROOT;
-const root = fileURLToPath(new URL("..", import.meta.url));
 const BUILD_TIMEOUT_MS = 15 * 60_000;
 const FLASH_BYTES = 2 * 1024 * 1024;
 const RAM_BYTES = 264 * 1024;
@@ -30,19 +29,10 @@ else if (!PICO)
 
 const suite = MODDABLE && PICO ? describe : describe.skip;
 
-/** `arm-none-eabi-size -A` as section name to bytes. */
-function sections(elf: string): Record<string, number> {
-	const size = spawnSync("arm-none-eabi-size", ["-A", elf], { encoding: "utf8" });
-	if (size.status !== 0)
-		throw new Error(`arm-none-eabi-size failed: ${size.stderr}`);
-	return Object.fromEntries([...size.stdout.matchAll(/^(\.\S+)\s+(\d+)\s+\d+$/gm)].map((match) => [match[1]!, Number(match[2])]));
-}
-
 suite("the Pico W image (npm run build:pico)", () => {
 	let out = "";
 	let app = "";
 	let work = "";
-	let output = "";
 
 	beforeAll(() => {
 		out = mkdtempSync(join(tmpdir(), "nightlight-pico-"));
@@ -55,15 +45,10 @@ suite("the Pico W image (npm run build:pico)", () => {
 	});
 
 	test("a clean build with ssid=, password= and broker= gives a .uf2", () => {
-		const build = spawnSync(process.execPath, [join(root, "scripts", "build-pico.js"), `--out=${out}`,
-			"ssid=nightlight-test", "password=not-a-secret", "broker=mqtt://192.168.4.2:1883"],
-		{ cwd: root, encoding: "utf8", timeout: BUILD_TIMEOUT_MS - 30_000, maxBuffer: 64 * 1024 * 1024 });
-		output = `${build.stdout}\n${build.stderr}`;
-		if (build.status !== 0)
-			throw new Error(`npm run build:pico failed (${build.status ?? build.signal}):\n${output.split("\n").slice(-40).join("\n")}`);
-		expect(existsSync(join(app, "xs_pico.uf2"))).toBe(true);
-		expect(statSync(join(app, "xs_pico.uf2")).size).toBeGreaterThan(100_000);
-		expect(output).toContain(`nightlight for the Pico W: ${join(app, "xs_pico.uf2")}`);
+		const image = buildPico({ board: "pico_w", out, settings: ["ssid=nightlight-test", "password=not-a-secret", "broker=mqtt://192.168.4.2:1883"], timeoutMs: BUILD_TIMEOUT_MS - 30_000 });
+		expect(image.uf2).toBe(join(app, "xs_pico.uf2"));
+		expect(statSync(image.uf2).size).toBeGreaterThan(100_000);
+		expect(image.output).toContain(`nightlight for the Pico W: ${image.uf2}`);
 	}, BUILD_TIMEOUT_MS);
 
 	test("the image holds the Pico W host and the command line's settings", () => {
@@ -83,7 +68,7 @@ suite("the Pico W image (npm run build:pico)", () => {
 	});
 
 	test("the .elf fits the Pico W's 2 MB flash and 264 KB RAM with room to spare", () => {
-		const size = sections(join(app, "xs_pico.elf"));
+		const size = elfSections(join(app, "xs_pico.elf"));
 		const flash = (size[".boot2"] ?? 0) + (size[".text"] ?? 0) + (size[".rodata"] ?? 0) + (size[".data"] ?? 0);
 		const ram = (size[".data"] ?? 0) + (size[".bss"] ?? 0);
 		process.stdout.write(`pico_w image: text ${size[".text"]}, rodata ${size[".rodata"]}, data ${size[".data"]}, bss ${size[".bss"]} bytes; flash ${flash}, static RAM ${ram}\n`);

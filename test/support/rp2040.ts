@@ -119,7 +119,6 @@ export interface XsbugEvents {
 	/** The machine stopped (an exception with exceptions breaking, `debugger`, an abort); it is told to go on. */
 	breakpoint(message: string): void;
 	samples(values: Instruments): void;
-	login(name: string): void;
 }
 
 /**
@@ -175,11 +174,8 @@ export class XsbugPeer {
 	}
 
 	#frame(body: string): void {
-		const login = /<login name="([^"]*)"/.exec(body);
-		if (login) {
-			this.#on.login(unescapeXml(login[1]!));
+		if (body.includes("<login "))
 			this.command("<go/>");
-		}
 		for (const match of body.matchAll(/<log>([\s\S]*?)<\/log>/g))
 			this.#logText(unescapeXml(match[1]!));
 		const instruments = /<instruments>([\s\S]*?)<\/instruments>/.exec(body);
@@ -276,7 +272,6 @@ export class EmulatedPico {
 			line: (text) => this.#trace(text),
 			breakpoint: (message) => this.#fault(`break: ${message}`),
 			samples: (values) => this.samples.push({ atMs: this.nowMs, values }),
-			login: () => {},
 		});
 		this.#cdc.onSerialData = (bytes) => this.#peer.feed(bytes);
 
