@@ -9,11 +9,14 @@
  *
  * Each command carries `ts` (when the server decided) and `seq` (per device), so a device can
  * drop stale and duplicate commands; the re-send on (re)connection keeps the original ts and seq.
- * Readings that carry their sample time are taken in sample order: a reading older than the
- * newest one seen, or that same reading again, is out of order or a duplicate and is dropped; a reading taken more than
- * `REPLAY_AGE_MS` ago (a device replaying its outbox after an outage) is recorded but decides
- * nothing, so a replayed burst cannot flap the LED; the device's fresh reading that follows does.
- * A retained reading, delivered when the server subscribes, is the last known value and decides.
+ * No device clock is trusted: a reading is as fresh as the moment this server receives it.
+ * Readings that carry their number (`seq`) are taken in order: that number again is a repeat
+ * (a QoS 1 re-send) and is dropped, and so is a late reading numbered below the newest; a live
+ * reading numbered below the newest means the device restarted, and starts its count again. A
+ * reading marked `replay` (kept by the device through an outage) is recorded but decides
+ * nothing, however young, so a replayed burst cannot flap the LED; the device's fresh reading
+ * that follows does. A retained reading, delivered when the server subscribes, is the last known
+ * value and decides, unless it is a replay: the fresh reading after it is on its way.
  *
  * The decision holds (server/convergence.ts): a device whose `<id>/state` differs from what this
  * server decided and enforces (see #drifted) is commanded again, as a new decision, rate-limited.
@@ -85,8 +88,6 @@ const TAG = "server";
 const ALL_STATE = "+/state";
 const REJECT_LOG_WINDOW_MS = 10_000;
 const REJECT_LOG_PER_WINDOW = 5;
-/** A reading taken longer ago than this is history, not a reason to switch the LED. */
-export const REPLAY_AGE_MS = 5_000;
 
 /** The will a server's MQTT client must be created with. */
 export function serverWill(): { topic: string; payload: string; qos: 1; retain: true } {
@@ -505,25 +506,34 @@ export class Server {
 		}
 		const now = this.#clock.now();
 		const record = this.#record(id, now);
-		const { light, ts } = parsed.value;
-		if (ts !== undefined) {
-			const newest = record.sampleTs;
-			// Older than the newest reading, or that very reading again (a QoS 1 redelivery).
-			if (newest !== undefined && (ts < newest || (ts === newest && light === record.light))) {
+		const { light, ts, seq } = parsed.value;
+		// Even retained: the device's fresh reading follows its replay, and decides.
+		const replayed = parsed.value.replay === true;
+		if (seq !== undefined) {
+			const newest = record.readingSeq;
+			// That reading again (a QoS 1 re-send), or a late one; a live reading numbered lower: a restart.
+			if (newest !== undefined && (seq === newest || (seq < newest && replayed))) {
+				this.#stats.outOfOrder++;
+				return;
+			}
+			record.readingSeq = seq;
+		}
+		else if (ts !== undefined) {
+			// A reading without a number (older firmware): only that very reading again is a repeat.
+			if (ts === record.sampleTs && light === record.light) {
 				this.#stats.outOfOrder++;
 				return;
 			}
 			record.sampleTs = ts;
 		}
 		this.#stats.telemetry++;
-		record.light = light;
-		record.lightAt = ts ?? now;
-		const replayed = ts !== undefined && now - ts > REPLAY_AGE_MS && !retained;
 		this.#emit({ type: "telemetry", id, light, replayed });
 		if (replayed) {
 			this.#stats.replayed++;
 			return;
 		}
+		record.light = light;
+		record.lightAt = now;
 		const groups = this.#sensorOf.get(id);
 		if (groups) {
 			for (const group of groups)
@@ -797,7 +807,7 @@ export class Server {
 	#record(id: string, now: number, seen = true): DeviceEntry {
 		let record = this.#devices.get(id);
 		if (!record) {
-			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, sampleTs: undefined, availability: undefined, lastSeen: undefined, ledState: undefined, mode: undefined };
+			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, readingSeq: undefined, sampleTs: undefined, availability: undefined, lastSeen: undefined, ledState: undefined, mode: undefined };
 			this.#devices.set(id, record);
 		}
 		if (seen)

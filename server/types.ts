@@ -64,7 +64,9 @@ export interface DeviceRecord {
 	/** When that decision was made, and its number for this device. */
 	decidedAt: number | undefined;
 	seq: number;
-	/** The sample time of the newest reading that carried one. */
+	/** The number of the newest reading that carried one (this boot of the device). */
+	readingSeq: number | undefined;
+	/** The sample time of the newest reading that carried one but no number (older firmware). */
 	sampleTs: number | undefined;
 	availability: Availability | undefined;
 	lastSeen: number | undefined;

@@ -238,7 +238,7 @@ describe("nightlight up", () => {
 		subscriber.on("message", (topic, payload) => seen.push([topic, payload.toString()]));
 		await subscriber.subscribeAsync("#");
 		try {
-			await until(() => seen.some(([topic, text]) => topic === "cli-up/telemetry" && /^\{"light":\d+(,"ts":\d+)?\}$/.test(text)), "telemetry", 10_000);
+			await until(() => seen.some(([topic, text]) => topic === "cli-up/telemetry" && /^\{"light":\d+(,"ts":\d+)?,"seq":\d+\}$/.test(text)), "telemetry", 10_000);
 			child.stdin.write("100\n");
 			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && JSON.parse(text).led_on === true), "led_on true");
 			await until(() => output.text.includes("LED on"), "LED on printed");
