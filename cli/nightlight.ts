@@ -16,7 +16,7 @@ import { DEFAULT_RULE, checkRule } from "../src/rule.js";
 import { type NodeDevice, startNodeDevice } from "../hosts/node/device.js";
 import { defaultDeviceId } from "../hosts/node/identity.js";
 import { LOG_LEVELS, consoleLog } from "../runtime/node/log.js";
-import { checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
+import { DEFAULT_KEEPALIVE_SECONDS, checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
 import { parseLevel } from "../hosts/node/sensor.js";
 import { apiTokenProblem, isLoopback } from "../server/auth.js";
 import { type HttpApi, type SimulatedSensor, startHttpApi } from "../server/http.js";
@@ -35,6 +35,8 @@ const CONNECTION_OPTIONS: OptionSpec[] = [
 	{ name: "pin", kind: "string", value: "sha256/BASE64", help: "accept the broker only if its certificate chain holds a certificate with this SHA-256 fingerprint (comma-separated for several)" },
 	{ name: "servername", kind: "string", value: "NAME", help: "the name the broker's certificate must carry, when it is not the broker URL's host" },
 ];
+
+const KEEPALIVE_OPTION: OptionSpec = { name: "keepalive", kind: "integer", min: 1, max: 65535, default: DEFAULT_KEEPALIVE_SECONDS, value: "SECONDS", help: "MQTT keep-alive: a link silent for 1.5 times this is taken for dead and reconnected" };
 
 const DEVICE_OPTIONS: OptionSpec[] = [
 	{ name: "id", kind: "string", value: "ID", help: "device id, one topic level (default: from this machine's MAC address)" },
@@ -89,19 +91,19 @@ const COMMANDS: Record<string, Command> = {
 	up: {
 		usage: "nightlight up [options]",
 		summary: "Runs the whole nightlight on this machine: an MQTT broker, the server and one simulated device.\nType a light level 0..1023 and Enter to change the simulated light.\nIts broker speaks MQTT 3.1 and 3.1.1 only, with no shared subscriptions: for MQTT 5 clients or\nservers that share the fleet, run Mosquitto 2 (or another broker) with nightlight server and device.",
-		options: [...LISTEN_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, ...SERVER_OPTIONS, LOG_OPTION],
+		options: [...LISTEN_OPTIONS, ...DEVICE_OPTIONS, KEEPALIVE_OPTION, ...RULE_OPTIONS, ...SERVER_OPTIONS, LOG_OPTION],
 		run: runUp,
 	},
 	device: {
 		usage: "nightlight device [options]",
 		summary: "Runs one simulated nightlight device against a broker.\nType a light level 0..1023 and Enter to change the simulated light.\nIts --threshold and --hysteresis are the rule it runs itself in local mode.",
-		options: [...CONNECTION_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, LOG_OPTION],
+		options: [...CONNECTION_OPTIONS, KEEPALIVE_OPTION, ...DEVICE_OPTIONS, ...RULE_OPTIONS, LOG_OPTION],
 		run: runDevice,
 	},
 	server: {
 		usage: "nightlight server [options]",
 		summary: "Runs the nightlight server: reads every device's telemetry and commands its LED.",
-		options: [...CONNECTION_OPTIONS, ...RULE_OPTIONS, SHARE_OPTION, ...SERVER_OPTIONS, LOG_OPTION],
+		options: [...CONNECTION_OPTIONS, KEEPALIVE_OPTION, ...RULE_OPTIONS, SHARE_OPTION, ...SERVER_OPTIONS, LOG_OPTION],
 		run: runServer,
 	},
 	broker: {
@@ -296,6 +298,7 @@ function startDevice(values: Values, log: Log, url: string): NodeDevice {
 		caFile: values.ca as string | undefined,
 		pin: values.pin as string | undefined,
 		servername: values.servername as string | undefined,
+		keepaliveSeconds: values.keepalive as number,
 		light: values.light as number,
 		samplePeriodMs: values["sample-ms"] as number,
 		report: reportOf(values),
@@ -344,6 +347,7 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 		caFile: values.ca as string | undefined,
 		pin: values.pin as string | undefined,
 		servername: values.servername as string | undefined,
+		keepaliveSeconds: values.keepalive as number,
 		rule,
 		share: values.share as string | undefined,
 		groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],

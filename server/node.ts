@@ -1,6 +1,7 @@
 /* The server on Node: npm `mqtt`, the Node clock and a console log around the portable Server. */
 import type { Log } from "../src/ports.js";
 import type { RuleOptions } from "../src/rule.js";
+import type { LinkPolicy } from "../src/link.js";
 import { nodeClock } from "../runtime/node/clock.js";
 import { type BrokerOptions, type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../runtime/node/mqtt.js";
 import type { GroupConfig } from "./groups.js";
@@ -16,6 +17,8 @@ export interface NodeServerOptions extends BrokerOptions {
 	/** Where the overrides are kept across restarts; undefined: not kept. */
 	stateDir?: string | undefined;
 	log: Log;
+	/** The reconnection policy (src/link.ts). */
+	link?: Partial<LinkPolicy>;
 	onEvent?: (event: ServerEvent) => void;
 	/** With `share`: the broker has no shared subscriptions (see server/share-probe.ts). */
 	onShareProblem?: (problem: string) => void;
@@ -41,6 +44,7 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 		caFile: options.caFile,
 		pin: options.pin,
 		servername: options.servername,
+		keepaliveSeconds: options.keepaliveSeconds,
 		will: serverWill(),
 		// The server's Link reconnects, with backoff.
 		reconnectPeriodMs: 0,
@@ -68,6 +72,7 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 			instance: clientId,
 			groups: options.groups ?? [],
 			overrides,
+			...(options.link ? { link: options.link } : {}),
 			...(options.onShareProblem ? { onShareProblem: options.onShareProblem } : {}),
 			// Every change of the overrides is kept, whichever server of the fleet made it.
 			onEvent: (event) => {

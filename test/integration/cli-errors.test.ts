@@ -131,6 +131,7 @@ function badValues(command: CommandName, option: HelpOption): string[][] {
 	case "api-token": return [[flag, "sh0rt"], [flag, ""], [flag, "0123456789 abcdef"]];
 	case "api-token-file": return [[flag, join(dir, "no-such-token")], [flag, shortToken], [flag, shortToken, "--api-token", "0123456789abcdef"]];
 	case "share": return [[flag, "a/b"]];
+	case "keepalive": return [[flag, "0"], [flag, "abc"], [flag, "70000"]];
 	case "listen": return [[flag, FOREIGN_ADDRESS], [flag, NO_SUCH_HOST]];
 	case "http-listen": return [[flag, FOREIGN_ADDRESS]];
 	case "mqtt-port":
