@@ -39,6 +39,7 @@ import {
 	type Mode,
 	SERVER_STATUS_TOPIC,
 	type State,
+	type Telemetry,
 	encodeState,
 	encodeTelemetry,
 	isDeviceId,
@@ -383,30 +384,35 @@ export class Device {
 		if (this.#mode === "local")
 			this.#decideLocally(light);
 		if (this.#gate.next(light) === undefined) {
-			this.#flush();
+			// A send that failed without a disconnect is tried again here.
+			if (this.#outbox.size > this.#inflight)
+				this.#flush();
 			return;
 		}
 		this.#gate.accept(light);
-		const reading = { ...this.#stamp(light), seq: this.#readingSeq++ };
 		// Taken while the link is down: it will be sent late. Taken while up: it is news, even
 		// when it waits behind others in flight.
-		const dropped = this.#outbox.push(encodeTelemetry(this.#link.state === "up" ? reading : { ...reading, replay: true }));
+		const ts = this.#stamp();
+		const reading: Telemetry = ts === undefined ? { light, seq: this.#readingSeq++ } : { light, ts, seq: this.#readingSeq++ };
+		if (this.#link.state !== "up")
+			reading.replay = true;
+		const dropped = this.#outbox.push(encodeTelemetry(reading));
 		this.#inflight = Math.max(0, this.#inflight - dropped);
 		this.#queuedAt = this.#clock.now();
 		this.#flush();
 	}
 
 	/**
-	 * The reading with its sample time, when the device has a time of day. Two readings in the
-	 * same millisecond get distinct times, for a chart; the reading's number orders them.
+	 * A reading's sample time, when the device has a time of day. Two readings in the same
+	 * millisecond get distinct times, for a chart; the reading's number orders them.
 	 */
-	#stamp(light: number): { light: number; ts?: number } {
+	#stamp(): number | undefined {
 		const now = this.#clock.wall?.() ?? this.#clock.now();
 		if (!isTimestamp(now))
-			return { light };
+			return undefined;
 		const ts = Math.max(now, this.#stampedTs + 1);
 		this.#stampedTs = ts;
-		return { light, ts };
+		return ts;
 	}
 
 	/**
@@ -448,7 +454,8 @@ export class Device {
 					// acknowledgement, on the same connection.
 					if (!replayed && this.#mode === "remote")
 						this.#ownDecision = false;
-					this.#emit({ type: "telemetry", light: lightOf(message), replayed });
+					if (this.#onEvent)
+						this.#emit({ type: "telemetry", light: lightOf(message), replayed });
 					this.#flush();
 				});
 				if (!sent) {
