@@ -117,6 +117,16 @@ export type DeviceEvent =
 	| { type: "mode"; mode: Mode }
 	| { type: "rejected"; reason: string };
 
+/** The settings a running device takes at once (see Device.configure). */
+export interface LiveSettings {
+	threshold?: number;
+	hysteresis?: number;
+	graceMs?: number;
+	deadband?: number;
+	heartbeatMs?: number;
+	minGapMs?: number;
+}
+
 export interface DeviceStats {
 	samples: number;
 	/** Readings taken to be sent: the next reading's number. */
@@ -283,6 +293,34 @@ export class Device {
 			...this.#link.policy,
 			outbox: this.#outbox.limits,
 		};
+	}
+
+	/**
+	 * Takes new live settings (src/settings.ts): the local rule, the grace period and when to
+	 * report. Throws a RangeError, changing nothing, when one is out of range.
+	 */
+	configure(settings: LiveSettings): void {
+		const rule = checkRule({ threshold: settings.threshold ?? this.#rule.threshold, hysteresis: settings.hysteresis ?? this.#rule.hysteresis });
+		const graceMs = settings.graceMs ?? this.#graceMs;
+		if (!(graceMs >= 0))
+			throw new RangeError(`grace period must be 0 ms or more, got ${graceMs}`);
+		const report = { ...this.#report };
+		if (settings.deadband !== undefined)
+			report.deadband = settings.deadband;
+		if (settings.heartbeatMs !== undefined)
+			report.heartbeatMs = settings.heartbeatMs;
+		if (settings.minGapMs !== undefined)
+			report.minGapMs = settings.minGapMs;
+		checkReport(report);
+		this.#rule = rule;
+		this.#graceMs = graceMs;
+		if (report.deadband !== this.#report.deadband || report.heartbeatMs !== this.#report.heartbeatMs || report.minGapMs !== this.#report.minGapMs) {
+			this.#report = report;
+			// A new gate reports the next reading: the server hears the device under its new settings.
+			this.#gate = reportGate(this.#clock, report);
+		}
+		if (this.#mode === "local" && this.#light !== undefined)
+			this.#decideLocally(this.#light);
 	}
 
 	start(): void {
