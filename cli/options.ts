@@ -38,8 +38,11 @@ export function envName(name: string): string {
 	return "NIGHTLIGHT_" + name.toUpperCase().replaceAll("-", "_");
 }
 
-/** Parses argv (without the command) against the specs; env gives the fallbacks. */
-export function parseOptions(specs: OptionSpec[], argv: string[], env: NodeJS.ProcessEnv): Values & { help?: boolean } {
+/**
+ * Parses argv (without the command) against the specs; env gives the fallbacks. Arguments that
+ * are not options go to `positionals` when the command takes some, and are refused otherwise.
+ */
+export function parseOptions(specs: OptionSpec[], argv: string[], env: NodeJS.ProcessEnv, positionals?: string[]): Values & { help?: boolean } {
 	const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
 	for (const spec of specs)
 		options[spec.name] = { type: spec.kind === "flag" ? "boolean" : "string" };
@@ -50,7 +53,9 @@ export function parseOptions(specs: OptionSpec[], argv: string[], env: NodeJS.Pr
 	catch (error) {
 		throw new ConfigError(((error as Error).message.split("\n")[0] ?? "bad arguments").replace(/^Unknown option/, "unknown option"));
 	}
-	if (parsed.positionals.length)
+	if (positionals)
+		positionals.push(...parsed.positionals);
+	else if (parsed.positionals.length)
 		throw new ConfigError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`);
 	const values: Values & { help?: boolean } = {};
 	if (parsed.values.help)

@@ -1,5 +1,5 @@
 /* The `nightlight` command as a user runs it: a child process, its output, its exit code. */
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
 import mqtt from "mqtt";
 import { freePort, mosquittoAvailable, startAedes, startMosquitto } from "../support/brokers.js";
+import { runCli, startCli, stopCli } from "../support/cli.js";
 import { until } from "../support/wait.js";
 
-const CLI = "dist/nightlight.js";
 const children: ChildProcessWithoutNullStreams[] = [];
 const stateDir = mkdtempSync(join(tmpdir(), "nightlight-cli-"));
 const badGroups = join(stateDir, "bad-groups.json");
@@ -18,38 +18,9 @@ const shortTokenFile = join(stateDir, "short-token");
 writeFileSync(shortTokenFile, "sh0rt\n");
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
-function run(args: string[], env: Record<string, string> = {}) {
-	return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...cleanEnv(), ...env }, timeout: 15_000 });
-}
-
-function start(args: string[], env: Record<string, string> = {}) {
-	const child = spawn(process.execPath, [CLI, ...args], { env: { ...cleanEnv(), ...env } });
-	children.push(child);
-	const output = { text: "" };
-	child.stdout.on("data", (chunk) => (output.text += chunk));
-	child.stderr.on("data", (chunk) => (output.text += chunk));
-	return { child, output };
-}
-
-/** The user's NIGHTLIGHT_* settings must not leak into these tests. */
-function cleanEnv(): NodeJS.ProcessEnv {
-	const env = { ...process.env };
-	for (const key of Object.keys(env)) {
-		if (key.startsWith("NIGHTLIGHT_"))
-			delete env[key];
-	}
-	return env;
-}
-
-function stop(child: ChildProcessWithoutNullStreams): Promise<number | null> {
-	return new Promise((resolve) => {
-		if (child.exitCode !== null)
-			return resolve(child.exitCode);
-		child.once("exit", (code) => resolve(code));
-		child.kill("SIGINT");
-		setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-	});
-}
+const run = runCli;
+const start = (args: string[], env: Record<string, string> = {}) => startCli(args, children, env);
+const stop = stopCli;
 
 afterEach(async () => {
 	while (children.length)
@@ -243,7 +214,7 @@ describe("nightlight up", () => {
 			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && JSON.parse(text).led_on === true), "led_on true");
 			await until(() => output.text.includes("LED on"), "LED on printed");
 			child.stdin.write("bright\n");
-			await until(() => output.text.includes(`expected a light level 0..1023, got "bright"`), "a clear word on bad input");
+			await until(() => output.text.includes(`expected a light level 0..1023, got "bright", or a command: type help`), "a clear word on bad input");
 			child.stdin.write("700\n");
 			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && JSON.parse(text).led_on === false), "led_on false");
 			await until(() => output.text.lastIndexOf("LED off") > output.text.indexOf("LED on"), "LED off printed");
