@@ -59,6 +59,7 @@ import {
 } from "../src/contract.js";
 import { callSafely, messageOf } from "../src/errors.js";
 import { Link, hashString, subscribeLogged } from "../src/link.js";
+import { LogLimit } from "../src/log-limit.js";
 import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { Convergence } from "./convergence.js";
@@ -83,8 +84,6 @@ export type { DeviceRecord, GroupStatus, ServerEvent, ServerOptions, ServerStats
 const TAG = "server";
 /** Every device's retained state: what its LED does and in which mode, for the API. Never shared. */
 const ALL_STATE = "+/state";
-const REJECT_LOG_WINDOW_MS = 10_000;
-const REJECT_LOG_PER_WINDOW = 5;
 /** A reading taken longer ago than this is history, not a reason to switch the LED. */
 export const REPLAY_AGE_MS = 5_000;
 
@@ -135,8 +134,7 @@ export class Server {
 	#link: Link;
 	#convergence: Convergence;
 	#running = false;
-	#rejectWindowStart = -Infinity;
-	#rejectLogged = 0;
+	#rejects: LogLimit;
 
 	#onMessage = (topic: string, payload: Payload, packet?: { retain?: boolean }) => this.#message(topic, payload, packet?.retain === true);
 	#onError = (error: Error) => this.#log("debug", TAG, `MQTT: ${error.message}`);
@@ -147,6 +145,7 @@ export class Server {
 		this.#clock = options.clock;
 		this.#log = options.log;
 		this.#onEvent = options.onEvent;
+		this.#rejects = new LogLimit({ clock: options.clock, log: options.log, tag: TAG, what: "messages rejected" });
 		if (options.share !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(options.share))
 			throw new RangeError(`share group must be 1..64 letters, digits, "_", "." or "-", got ${JSON.stringify(options.share)}`);
 		this.#share = options.share;
@@ -807,16 +806,7 @@ export class Server {
 
 	#reject(topic: string, reason: string): void {
 		this.#stats.rejected++;
-		const now = this.#clock.now();
-		if (now - this.#rejectWindowStart >= REJECT_LOG_WINDOW_MS) {
-			const unlogged = this.#rejectLogged - REJECT_LOG_PER_WINDOW;
-			if (unlogged > 0)
-				this.#log("warn", TAG, `${unlogged} more messages rejected`);
-			this.#rejectWindowStart = now;
-			this.#rejectLogged = 0;
-		}
-		if (this.#rejectLogged++ < REJECT_LOG_PER_WINDOW)
-			this.#log("warn", TAG, `${topic}: rejected: ${reason}`);
+		this.#rejects.say("warn", `${topic}: rejected: ${reason}`);
 	}
 
 	#emit(event: ServerEvent): void {
