@@ -21,6 +21,7 @@ import { parseLevel } from "../hosts/node/sensor.js";
 import { apiTokenProblem, isLoopback } from "../server/auth.js";
 import { type HttpApi, type SimulatedSensor, startHttpApi } from "../server/http.js";
 import { startNodeServer } from "../server/node.js";
+import { DEFAULT_MAX_STREAMS } from "../server/sse.js";
 import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
 import { BrokerError, listenProblem, startBroker } from "./broker.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
@@ -65,6 +66,7 @@ const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "http-listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the dashboard and the HTTP API listen on; 0.0.0.0 opens them to your network: set --api-token too" },
 	{ name: "api-token", kind: "string", value: "TOKEN", secret: true, refuseEmpty: true, check: apiTokenProblem, help: "token that changes through the HTTP API need (Authorization: Bearer TOKEN), at least 16 characters; reading stays open; never logged" },
 	{ name: "api-token-file", kind: "string", value: "FILE", help: "file holding the API token, instead of --api-token (kept out of ps)" },
+	{ name: "max-streams", kind: "integer", min: 1, default: DEFAULT_MAX_STREAMS, help: "live event streams (dashboards) open at once, at most; one more is answered 503" },
 ];
 
 const LISTEN_OPTIONS: OptionSpec[] = [
@@ -364,6 +366,7 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 			...(simulated ? { simulated } : {}),
 			brokerUp: () => node.client.connected,
 			staticDirs: [DASHBOARD_DIR],
+			maxStreams: values["max-streams"] as number,
 			...(apiToken === undefined ? {} : { apiToken }),
 		});
 	}

@@ -2,7 +2,7 @@
  * The server's HTTP side on Node (node:http, no framework): a JSON API, server-sent events for
  * live updates, and the dashboard's static files.
  *
- *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs, auth, server, servers}
+ *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs, auth, server, servers, streams}
  *   GET    /api/devices                     every device the server knows
  *   GET    /api/groups                      every configured group and its last decision
  *   GET    /api/overrides                   the overrides in force
@@ -12,7 +12,8 @@
  *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides
  *
  * A bad request gets a 4xx and {"error": "..."}; a handler that fails gets a 500 and a log line,
- * never a crash. With an API token, every request but GET and HEAD must carry
+ * never a crash. Live events are capped and batched, and slow readers dropped (server/sse.ts).
+ * With an API token, every request but GET and HEAD must carry
  * `Authorization: Bearer <token>`: without it 401, with a wrong one 403. Reading stays open.
  */
 import { createReadStream, statSync } from "node:fs";
@@ -25,10 +26,10 @@ import type { Log } from "../src/ports.js";
 import { BearerCheck } from "./auth.js";
 import { parseOverride } from "./overrides.js";
 import type { Server, ServerEvent } from "./server.js";
+import { EventStreams, type StreamStats } from "./sse.js";
 
 const TAG = "http";
 export const BODY_MAX_BYTES = 4096;
-const SSE_HEARTBEAT_MS = 15_000;
 const MIME: Record<string, string> = {
 	".html": "text/html; charset=utf-8",
 	".js": "text/javascript; charset=utf-8",
@@ -57,6 +58,10 @@ export interface HttpApiOptions {
 	staticDirs?: string[];
 	/** When given, changes (any method but GET and HEAD) need it as `Authorization: Bearer <token>`. */
 	apiToken?: string;
+	/** Live event streams open at once, at most (server/sse.ts); default 100. */
+	maxStreams?: number;
+	/** A live event stream with more unread bytes than this is closed (server/sse.ts). */
+	maxBufferedBytes?: number;
 }
 
 export interface HttpApi {
@@ -66,6 +71,8 @@ export interface HttpApi {
 	auth: boolean;
 	/** Sends a server event to every live-update client. */
 	send(event: ServerEvent): void;
+	/** The live event streams: open, the cap, refused and dropped. */
+	streamStats(): StreamStats;
 	close(): Promise<void>;
 }
 
@@ -80,7 +87,7 @@ class HttpError extends Error {
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 	const { server, log } = options;
 	const started = Date.now();
-	const streams = new Set<ServerResponse>();
+	const streams = new EventStreams({ log, ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }), ...(options.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.maxBufferedBytes }) });
 	const simulated = options.simulated ?? new Map<string, SimulatedSensor>();
 	const bearer = options.apiToken === undefined ? undefined : new BearerCheck(options.apiToken);
 
@@ -122,7 +129,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		if (resource === "health" && parts.length === 2) {
 			only("GET");
 			const up = options.brokerUp?.() ?? true;
-			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.devices().length, groups: server.groups().length, uptimeMs: Date.now() - started, auth: bearer !== undefined, server: server.instance, servers: server.servers() }];
+			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.deviceCount, groups: server.groups().length, uptimeMs: Date.now() - started, auth: bearer !== undefined, server: server.instance, servers: server.servers(), streams: streams.stats }];
 		}
 		if (resource === "devices" && parts.length === 2) {
 			only("GET");
@@ -168,14 +175,6 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			return [200, { id: a, light }];
 		}
 		throw new HttpError(404, `no such API: ${method} ${url.pathname}`);
-	};
-
-	const events = (request: IncomingMessage, response: ServerResponse) => {
-		response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-		// Tell a reconnecting EventSource to come back soon after a server restart.
-		response.write("retry: 1000\n\n");
-		streams.add(response);
-		request.on("close", () => streams.delete(response));
 	};
 
 	const serveStatic = (pathname: string, response: ServerResponse): boolean => {
@@ -258,7 +257,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 				reply(405, { error: `${request.method} is not allowed on /api/events; use GET` });
 				return;
 			}
-			events(request, response);
+			streams.open(request, response);
 			return;
 		}
 		if (url.pathname.startsWith("/api/") || url.pathname === "/api") {
@@ -285,11 +284,6 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			resolve();
 		});
 	});
-	const heartbeat = setInterval(() => {
-		for (const stream of streams)
-			stream.write(": keep-alive\n\n");
-	}, SSE_HEARTBEAT_MS);
-	heartbeat.unref();
 	const address = http.address() as AddressInfo;
 	const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 	const shown = host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host;
@@ -298,18 +292,10 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		url: `http://${shown}:${address.port}/`,
 		port: address.port,
 		auth: bearer !== undefined,
-		send(event) {
-			if (streams.size === 0)
-				return;
-			const text = `event: ${event.type}\ndata: ${JSON.stringify({ ...event, at: Date.now() })}\n\n`;
-			for (const stream of streams)
-				stream.write(text);
-		},
+		send: (event) => streams.send(event),
+		streamStats: () => streams.stats,
 		close: () => new Promise<void>((resolve) => {
-			clearInterval(heartbeat);
-			for (const stream of streams)
-				stream.end();
-			streams.clear();
+			streams.close();
 			http.close(() => resolve());
 			http.closeAllConnections();
 		}),

@@ -233,6 +233,10 @@ export class Server {
 		return record && { ...record, drift: this.#convergence.drift(id) };
 	}
 
+	get deviceCount(): number {
+		return this.#devices.size;
+	}
+
 	devices(): DeviceRecord[] {
 		return [...this.#devices.values()].map((record) => ({ ...record, drift: this.#convergence.drift(record.id) }));
 	}

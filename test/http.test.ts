@@ -7,7 +7,8 @@ import type { Override } from "../server/overrides.js";
 import { Server } from "../server/server.js";
 import { FakeClock } from "./support/fake-clock.js";
 import { FakeMqtt } from "./support/fake-mqtt.js";
-import { until } from "./support/wait.js";
+import { SseClient } from "./support/sse.js";
+import { sleep, until } from "./support/wait.js";
 
 const RULE = { threshold: 300, hysteresis: 20 };
 const log: Log = () => undefined;
@@ -174,6 +175,69 @@ describe("the HTTP API", () => {
 		expect(text).toContain(`event: telemetry\ndata: {"type":"telemetry","id":"lone","light":100`);
 		controller.abort();
 		await reading;
+	});
+});
+
+describe("live events under load", () => {
+	let limited: HttpApi;
+	const clients: SseClient[] = [];
+	const open = async () => {
+		const client = new SseClient(new URL("/api/events", limited.url).href);
+		clients.push(client);
+		await until(() => client.status !== 0, "the answer's status");
+		return client;
+	};
+	const telemetry = (n: number) => ({ type: "telemetry" as const, id: `device-${String(n).padStart(58, "0")}`, light: n % 1024, replayed: false });
+
+	beforeEach(async () => {
+		limited = await startHttpApi({ server, log, port: 0, maxStreams: 2, maxBufferedBytes: 64 * 1024 });
+	});
+
+	afterEach(async () => {
+		for (const client of clients.splice(0))
+			client.close();
+		await limited.close();
+	});
+
+	test("past --max-streams, a stream is refused with 503 and one line saying what to do; a closed one frees its place", async () => {
+		const [first] = [await open(), await open()];
+		const refused = await open();
+		await until(() => refused.closed || refused.body.endsWith("}"), "the refusal's body");
+		expect(refused.status).toBe(503);
+		expect(JSON.parse(refused.body).error).toMatch(/^too many live event streams: this server allows 2 at once; close dashboards you do not use, or start the server with a higher --max-streams$/);
+		expect((await fetch(new URL("/api/health", limited.url)).then((response) => response.json()) as { streams: unknown }).streams).toEqual({ open: 2, max: 2, refused: 1, dropped: 0 });
+		first!.close();
+		await until(() => limited.streamStats().open === 1 || undefined, "the closed stream to be let go");
+		expect((await open()).status).toBe(200);
+	});
+
+	test("events sent in one tick go out as one chunk per stream, complete and in order", async () => {
+		const [a, b] = [await open(), await open()];
+		await until(() => a.chunks >= 1 && b.chunks >= 1, "the streams' first chunk");
+		const before = [a.chunks, b.chunks];
+		for (let n = 0; n < 1_000; n++)
+			limited.send(telemetry(n));
+		await until(() => a.events.length === 1_000 && b.events.length === 1_000, "1,000 events on both streams");
+		for (const client of [a, b])
+			expect(client.events.map((event) => event.data.light)).toEqual(Array.from({ length: 1_000 }, (_, n) => n % 1024));
+		expect([a.chunks - before[0]!, b.chunks - before[1]!]).toEqual([1, 1]);
+	});
+
+	test("a reader that stops reading is dropped; the other stream keeps receiving everything", async () => {
+		const [slow, fast] = [await open(), await open()];
+		slow.pause();
+		let sent = 0;
+		for (let round = 0; round < 100 && limited.streamStats().dropped === 0; round++) {
+			for (let n = 0; n < 2_000; n++)
+				limited.send(telemetry(sent++));
+			await sleep(150);
+		}
+		expect(limited.streamStats()).toMatchObject({ open: 1, dropped: 1 });
+		limited.send({ type: "availability", id: "last", availability: "online" });
+		await until(() => fast.events.at(-1)?.data.id === "last", "the last event on the fast stream", 20_000);
+		expect(fast.events.filter((event) => event.type === "telemetry")).toHaveLength(sent);
+		// The dropped stream's place is free again.
+		expect((await open()).status).toBe(200);
 	});
 });
 
