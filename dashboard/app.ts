@@ -3,9 +3,9 @@
  * availability, a chart of the light over the last minutes with the threshold line, override
  * buttons, and for devices simulated by `nightlight up` a light slider. Live updates come as
  * server-sent events from /api/events; an EventSource reconnects by itself after a restart, and
- * on every (re)connection the page reloads the whole picture from the JSON API. Events that ask
- * for a reload while one runs get one more after it, not one each. A stream the server refuses
- * (too many dashboards open) is tried again later.
+ * on every (re)connection the page reloads the whole picture from the JSON API, following the
+ * pages of /api/devices. Events that ask for a reload while one runs get one more after it, not
+ * one each. A stream the server refuses (too many dashboards open) is tried again later.
  * When the server has an API token, a change it refuses (401, 403) asks for the token, keeps it
  * in localStorage and tries once more; `#token=…` in the address gives it once, then leaves the
  * address bar. Reading needs no token.
@@ -271,6 +271,18 @@ function setMode(item: Card, mode: string): void {
 		button.classList.toggle("active", name === mode);
 }
 
+/** Every device, page by page. */
+async function allDevices(): Promise<DeviceView[]> {
+	const devices: DeviceView[] = [];
+	for (let after: string | null = null; ;) {
+		const page = await api("GET", `/api/devices${after === null ? "" : `?after=${encodeURIComponent(after)}`}`) as { devices: DeviceView[]; next: string | null };
+		devices.push(...page.devices);
+		if (page.next === null)
+			return devices;
+		after = page.next;
+	}
+}
+
 let refreshing: Promise<void> | undefined;
 let refreshAgain = false;
 
@@ -291,8 +303,8 @@ function requestRefresh(): void {
 
 async function refresh(): Promise<void> {
 	const asked = performance.now();
-	const [{ devices }, { groups }, listed] = await Promise.all([
-		api("GET", "/api/devices") as Promise<{ devices: DeviceView[] }>,
+	const [devices, { groups }, listed] = await Promise.all([
+		allDevices(),
 		api("GET", "/api/groups") as Promise<{ groups: GroupView[] }>,
 		api("GET", "/api/overrides") as Promise<{ overrides: Override[] }>,
 	]);

@@ -3,7 +3,7 @@
  * live updates, and the dashboard's static files.
  *
  *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs, auth, server, servers, streams}
- *   GET    /api/devices                     every device the server knows
+ *   GET    /api/devices?limit=N&after=ID    a page of the devices the server knows, by id, and the `next` cursor
  *   GET    /api/groups                      every configured group and its last decision
  *   GET    /api/overrides                   the overrides in force
  *   PUT    /api/overrides/{device|group}/ID {"mode": "on"|"off"|"auto", "threshold"?: N}
@@ -13,6 +13,7 @@
  *
  * A bad request gets a 4xx and {"error": "..."}; a handler that fails gets a 500 and a log line,
  * never a crash. Live events are capped and batched, and slow readers dropped (server/sse.ts).
+ * Each request costs O(its answer): a device's override and group are looked up, not searched.
  * With an API token, every request but GET and HEAD must carry
  * `Authorization: Bearer <token>`: without it 401, with a wrong one 403. Reading stays open.
  */
@@ -30,6 +31,9 @@ import { EventStreams, type StreamStats } from "./sse.js";
 
 const TAG = "http";
 export const BODY_MAX_BYTES = 4096;
+/** Devices per page of /api/devices: by default, and at most. */
+export const DEVICES_PAGE = 500;
+export const DEVICES_PAGE_MAX = 5_000;
 const MIME: Record<string, string> = {
 	".html": "text/html; charset=utf-8",
 	".js": "text/javascript; charset=utf-8",
@@ -91,9 +95,8 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 	const simulated = options.simulated ?? new Map<string, SimulatedSensor>();
 	const bearer = options.apiToken === undefined ? undefined : new BearerCheck(options.apiToken);
 
-	const deviceView = (now: number) => server.devices().map((record) => {
-		const override = server.overrides().find((item) => item.kind === "device" && item.id === record.id);
-		const group = server.groups().find((item) => item.leds.includes(record.id) || item.sensors.includes(record.id));
+	const deviceView = (id: string, now: number) => {
+		const record = server.device(id)!;
 		return {
 			id: record.id,
 			availability: record.availability ?? "unknown",
@@ -104,13 +107,28 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			drifting: record.drift.drifting,
 			corrections: record.drift.corrections,
 			deviceMode: record.mode ?? null,
-			mode: override?.mode ?? "auto",
-			threshold: server.thresholdOf(record.id),
-			group: group?.name ?? null,
+			mode: server.override("device", id)?.mode ?? "auto",
+			threshold: server.thresholdOf(id),
+			group: server.groupOf(id) ?? null,
 			lastSeen: record.lastSeen ?? null,
-			simulated: simulated.has(record.id),
+			simulated: simulated.has(id),
 		};
-	});
+	};
+
+	/** A page of devices after the cursor, and the cursor of the next page (null after the last). */
+	const devicePage = (url: URL) => {
+		const limitText = url.searchParams.get("limit");
+		const limit = limitText === null ? DEVICES_PAGE : Number(limitText);
+		if (!Number.isInteger(limit) || limit < 1 || limit > DEVICES_PAGE_MAX)
+			throw new HttpError(400, `"limit" must be an integer 1..${DEVICES_PAGE_MAX}, got ${JSON.stringify(limitText)}`);
+		const after = url.searchParams.get("after") ?? undefined;
+		if (after !== undefined && !isDeviceId(after))
+			throw new HttpError(400, `"after" must be a device id: the "next" of the previous page, got ${JSON.stringify(after)}`);
+		const ids = server.deviceIds(after, limit + 1);
+		const now = Date.now();
+		const devices = ids.slice(0, limit).map((id) => deviceView(id, now));
+		return { devices, next: ids.length > limit ? ids[limit - 1]! : null };
+	};
 
 	const routes = async (request: IncomingMessage, url: URL): Promise<[number, unknown]> => {
 		let parts: string[];
@@ -133,7 +151,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		}
 		if (resource === "devices" && parts.length === 2) {
 			only("GET");
-			return [200, { devices: deviceView(Date.now()) }];
+			return [200, devicePage(url)];
 		}
 		if (resource === "groups" && parts.length === 2) {
 			only("GET");
@@ -149,7 +167,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 					throw new HttpError(400, `kind must be "device" or "group", got ${JSON.stringify(a)}`);
 				if (!server.clearOverride(a, b))
 					throw new HttpError(404, `no override of ${a} ${JSON.stringify(b)}`);
-				return [200, { overrides: server.overrides() }];
+				return [200, { removed: { kind: a, id: b } }];
 			}
 			only("PUT");
 			const parsed = parseOverride(a, b, await readJson(request));
@@ -158,7 +176,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			const result = server.setOverride(parsed.value);
 			if (!result.ok)
 				throw new HttpError(404, result.error);
-			return [200, { override: parsed.value, overrides: server.overrides() }];
+			return [200, { override: server.override(parsed.value.kind, parsed.value.id) }];
 		}
 		if (resource === "devices" && parts.length === 4 && b === "light" && a !== undefined && c === undefined) {
 			only("POST");

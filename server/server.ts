@@ -63,6 +63,7 @@ import { LogLimit } from "../src/log-limit.js";
 import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { Convergence } from "./convergence.js";
+import { DeviceIndex } from "./device-index.js";
 import { ShareProbe } from "./share-probe.js";
 import { type GroupConfig, aggregate } from "./groups.js";
 import { Members, SETTLE_MS, encodeMemberMessage, memberTopic, membersFilter, parseMemberMessage } from "./members.js";
@@ -121,6 +122,9 @@ export class Server {
 	/** Device id → the groups its readings feed; device id → the group that commands its LED. */
 	#sensorOf = new Map<string, GroupRecord[]>();
 	#ledOf = new Map<string, GroupRecord>();
+	/** Device id → the first configured group that names it, for the API. */
+	#groupOf = new Map<string, string>();
+	#index = new DeviceIndex((id) => this.#devices.has(id));
 	#overrides = new Map<string, Override>();
 	/** Overrides removed, by key, with when: so an older copy of one is not taken for news. */
 	#cleared = new Map<string, Stamp & { kind: OverrideKind; id: string }>();
@@ -161,6 +165,8 @@ export class Server {
 				this.#sensorOf.set(id, [...(this.#sensorOf.get(id) ?? []), group]);
 			for (const id of config.leds)
 				this.#ledOf.set(id, group);
+			for (const id of [...config.leds, ...config.sensors])
+				this.#groupOf.set(id, this.#groupOf.get(id) ?? config.name);
 		}
 		for (const override of options.overrides ?? []) {
 			if (override.kind === "group" && !this.#groups.has(override.id))
@@ -237,6 +243,16 @@ export class Server {
 		return this.#devices.size;
 	}
 
+	/** Up to `limit` device ids after `after`, in sorted order: a page of the fleet (server/device-index.ts). */
+	deviceIds(after: string | undefined, limit: number): string[] {
+		return this.#index.page(after, limit);
+	}
+
+	/** The name of the first configured group that names the device, as sensor or LED. */
+	groupOf(id: string): string | undefined {
+		return this.#groupOf.get(id);
+	}
+
 	devices(): DeviceRecord[] {
 		return [...this.#devices.values()].map((record) => ({ ...record, drift: this.#convergence.drift(record.id) }));
 	}
@@ -261,6 +277,12 @@ export class Server {
 
 	overrides(): Override[] {
 		return [...this.#overrides.values()].map((override) => ({ ...override }));
+	}
+
+	/** The override of a device or a group, if any. */
+	override(kind: OverrideKind, id: string): Override | undefined {
+		const override = this.#override(kind, id);
+		return override && { ...override };
 	}
 
 	/** The threshold that decides a device alone: its override's, or the server's. */
@@ -328,7 +350,7 @@ export class Server {
 			this.#overrides.set(key, { ...override });
 			this.#log("info", TAG, `override ${kind} ${id}: ${override.mode}${override.threshold === undefined ? "" : `, threshold ${override.threshold}`}${local ? "" : ` by ${override.by}`}`);
 		}
-		this.#emit({ type: "overrides", overrides: this.overrides() });
+		this.#emit({ type: "overrides", overrides: this.overrides(), change: { kind, id, override: this.override(kind, id) ?? null } });
 		// A device alone is commanded by whichever server hears it: the one that took the change
 		// applies it now, the others when they next decide for the device.
 		if (local || this.#members === undefined || kind === "group" || this.#ledOf.has(id))
@@ -802,6 +824,7 @@ export class Server {
 		if (!record) {
 			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, sampleTs: undefined, availability: undefined, lastSeen: undefined, ledState: undefined, mode: undefined };
 			this.#devices.set(id, record);
+			this.#index.add(id);
 		}
 		if (seen)
 			record.lastSeen = now;

@@ -124,7 +124,9 @@ export class EventStreams {
 	}
 }
 
-/** An event as streams carry it: with `at`. */
+/** An event as streams carry it: with `at`; an overrides event with its change, not the whole list. */
 function wireForm(event: ServerEvent, at: number): object {
+	if (event.type === "overrides")
+		return { type: event.type, change: event.change, count: event.overrides.length, at };
 	return { ...event, at };
 }

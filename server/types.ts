@@ -5,7 +5,7 @@ import type { Clock, Log, MqttClient } from "../src/ports.js";
 import type { RuleOptions } from "../src/rule.js";
 import type { Drift } from "./convergence.js";
 import type { GroupConfig } from "./groups.js";
-import type { Override } from "./overrides.js";
+import type { Override, OverrideKind } from "./overrides.js";
 
 export interface ServerOptions {
 	mqtt: MqttClient;
@@ -33,7 +33,14 @@ export type ServerEvent =
 	| { type: "availability"; id: string; availability: Availability }
 	| { type: "state"; id: string; led_on: boolean; mode: Mode }
 	| { type: "group"; name: string; light: number | undefined; fresh: number; led_on: boolean | undefined }
-	| { type: "overrides"; overrides: Override[] };
+	| { type: "overrides"; overrides: Override[]; change: OverrideChange };
+
+/** One override set (`override`) or removed (`override` null). */
+export interface OverrideChange {
+	kind: OverrideKind;
+	id: string;
+	override: Override | null;
+}
 
 /** What the server knows of a group, for the API. */
 export interface GroupStatus {

@@ -155,6 +155,54 @@ describe("the HTTP API", () => {
 		expect(status).toBe(413);
 	});
 
+	test("devices: a device's view takes its own override, its group and its group's threshold", async () => {
+		mqtt.deliver("lone/telemetry", `{"light":900}`);
+		mqtt.deliver("s2/telemetry", `{"light":900}`);
+		mqtt.deliver("l1/telemetry", `{"light":900}`);
+		await call("PUT", "/api/overrides/device/lone", `{"mode":"on","threshold":400}`);
+		await call("PUT", "/api/overrides/group/pitch", `{"mode":"auto","threshold":500}`);
+		const { json } = await call("GET", "/api/devices");
+		expect(json.devices).toEqual([
+			expect.objectContaining({ id: "l1", group: "pitch", mode: "auto", threshold: 500 }),
+			expect.objectContaining({ id: "lone", group: null, mode: "on", threshold: 400, commanded: true }),
+			expect.objectContaining({ id: "s2", group: "pitch", mode: "auto", threshold: 300 }),
+		]);
+	});
+
+	test("devices come in pages: the cursor walks every device once, in id order, while devices come and go", async () => {
+		const ids = Array.from({ length: 1_234 }, (_, n) => `d${String(n).padStart(4, "0")}`);
+		for (const id of [...ids].reverse())
+			mqtt.deliver(`${id}/status`, "online");
+		const seen: string[] = [];
+		let after: string | null = null;
+		for (let pages = 0; ; pages++) {
+			const { status, json } = await call("GET", `/api/devices?limit=100${after === null ? "" : `&after=${after}`}`);
+			expect(status).toBe(200);
+			seen.push(...(json.devices as Array<{ id: string }>).map((device) => device.id));
+			after = json.next as string | null;
+			if (after === null)
+				break;
+			// A device that sorts before the cursor appears between two pages: the walk goes on unharmed.
+			mqtt.deliver(`a${pages}/status`, "online");
+		}
+		expect(seen).toEqual(ids);
+		const first = await call("GET", "/api/devices");
+		expect((first.json.devices as unknown[]).length).toBe(500);
+		expect(first.json.next).toBe("d0487");
+		expect((await call("GET", "/api/devices?after=d1233")).json).toEqual({ devices: [], next: null });
+	});
+
+	test.each([
+		["limit=0", /"limit" must be an integer 1\.\.5000/],
+		["limit=5001", /"limit" must be an integer 1\.\.5000/],
+		["limit=ten", /"limit"/],
+		["after=a%2Fb", /"after" must be a device id/],
+	])("devices?%s → 400 saying what to send", async (query, message) => {
+		const response = await call("GET", `/api/devices?${query}`);
+		expect(response.status).toBe(400);
+		expect(response.json.error).toMatch(message);
+	});
+
 	test("server-sent events carry telemetry, commands and overrides", async () => {
 		const controller = new AbortController();
 		const response = await fetch(new URL("/api/events", api.url), { signal: controller.signal });
