@@ -301,6 +301,15 @@ function requestRefresh(): void {
 	});
 }
 
+function forget(key: string): void {
+	const item = cards.get(key);
+	if (!item)
+		return;
+	item.chart.destroy();
+	item.root.remove();
+	cards.delete(key);
+}
+
 async function refresh(): Promise<void> {
 	const asked = performance.now();
 	const [devices, { groups }, listed] = await Promise.all([
@@ -319,6 +328,12 @@ async function refresh(): Promise<void> {
 		if (item.times.length === 0 && group.light !== null)
 			point(`group-${group.name}`, group.light, Date.now());
 		redraw(item);
+	}
+	// A device the server forgot while this page was not listening.
+	const listedKeys = new Set(devices.map((device) => `device-${device.id}`));
+	for (const key of [...cards.keys()]) {
+		if (key.startsWith("device-") && !listedKeys.has(key))
+			forget(key);
 	}
 	for (const device of devices) {
 		const item = card(`device-${device.id}`, "device", device.id, device.simulated);
@@ -385,6 +400,7 @@ function live(): void {
 		// The device may have come back to the decision (or left it): the drift mark follows.
 		requestRefresh();
 	});
+	on("forgotten", (data) => forget(`device-${String(data.id)}`));
 	for (const type of ["command", "availability", "overrides"])
 		on(type, requestRefresh);
 }

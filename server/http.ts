@@ -9,7 +9,7 @@
  *   PUT    /api/overrides/{device|group}/ID {"mode": "on"|"off"|"auto", "threshold"?: N}
  *   DELETE /api/overrides/{device|group}/ID
  *   POST   /api/devices/ID/light            {"light": 0..1023}, for devices simulated in this process
- *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides
+ *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides, forgotten
  *
  * A bad request gets a 4xx and {"error": "..."}; a handler that fails gets a 500 and a log line,
  * never a crash. Live events are capped and batched, and slow readers dropped (server/sse.ts).

@@ -14,6 +14,8 @@ export interface NodeServerOptions extends BrokerOptions {
 	groups?: GroupConfig[] | undefined;
 	/** Where the overrides are kept across restarts; undefined: not kept. */
 	stateDir?: string | undefined;
+	/** A device not heard for this long is forgotten; default 30 days. */
+	forgetAfterMs?: number | undefined;
 	log: Log;
 	onEvent?: (event: ServerEvent) => void;
 	/** With `share`: the broker has no shared subscriptions (see server/share-probe.ts). */
@@ -69,6 +71,7 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 			instance: clientId,
 			groups: options.groups ?? [],
 			overrides,
+			...(options.forgetAfterMs === undefined ? {} : { forgetAfterMs: options.forgetAfterMs }),
 			...(options.onShareProblem ? { onShareProblem: options.onShareProblem } : {}),
 			// Every change of the overrides is kept, whichever server of the fleet made it.
 			onEvent: (event) => {

@@ -64,6 +64,7 @@ import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { Convergence } from "./convergence.js";
 import { DeviceIndex } from "./device-index.js";
+import { DEFAULT_FORGET_AFTER_MS, Forgetting } from "./forgetting.js";
 import { ShareProbe } from "./share-probe.js";
 import { type GroupConfig, aggregate } from "./groups.js";
 import { Members, SETTLE_MS, encodeMemberMessage, memberTopic, membersFilter, parseMemberMessage } from "./members.js";
@@ -125,6 +126,7 @@ export class Server {
 	/** Device id → the first configured group that names it, for the API. */
 	#groupOf = new Map<string, string>();
 	#index = new DeviceIndex((id) => this.#devices.has(id));
+	#forgetting: Forgetting;
 	#overrides = new Map<string, Override>();
 	/** Overrides removed, by key, with when: so an older copy of one is not taken for news. */
 	#cleared = new Map<string, Stamp & { kind: OverrideKind; id: string }>();
@@ -208,6 +210,14 @@ export class Server {
 		if (options.link)
 			linkOptions.policy = options.link;
 		this.#link = new Link(linkOptions);
+		this.#forgetting = new Forgetting({
+			clock: options.clock,
+			log: options.log,
+			afterMs: options.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS,
+			records: this.#devices,
+			active: () => this.#running && this.#link.state === "up",
+			forget: (id) => this.#forget(id),
+		});
 		this.#convergence = new Convergence({
 			clock: options.clock,
 			drifted: (id) => this.#drifted(id),
@@ -230,7 +240,7 @@ export class Server {
 	}
 
 	get stats(): ServerStats {
-		return { ...this.#stats, corrections: this.#convergence.corrections, connects: this.#link.connects };
+		return { ...this.#stats, corrections: this.#convergence.corrections, connects: this.#link.connects, forgotten: this.#forgetting.forgotten };
 	}
 
 	/** What the server knows of one device. */
@@ -408,6 +418,7 @@ export class Server {
 		this.#mqtt.on("message", this.#onMessage as (topic: string, payload: Payload) => void);
 		this.#mqtt.on("error", this.#onError);
 		this.#link.start();
+		this.#forgetting.start();
 	}
 
 	/** Says `offline` when connected and stops listening. The host ends the client. */
@@ -418,6 +429,7 @@ export class Server {
 		this.#members?.stop();
 		this.#probe?.stop();
 		this.#convergence.stop();
+		this.#forgetting.stop();
 		this.#cancelConfirm();
 		if (this.#link.state === "up")
 			this.#publishStatus("offline");
@@ -727,6 +739,21 @@ export class Server {
 		this.#emit({ type: "command", id: record.id, led_on: ledOn, reason });
 	}
 
+	/**
+	 * Forgets a device not heard for the forget-after time: its record and drift go, and so does its
+	 * retained command when this server commands it (QoS 0: not queued for a session that is away).
+	 */
+	#forget(id: string): void {
+		const record = this.#devices.get(id)!;
+		const group = this.#ledOf.get(id);
+		if (record.ledOn !== undefined && (group ? this.#owns(group) : this.#remindsDevice(id)))
+			this.#publish(topics.commands(id), "", true, 0);
+		this.#devices.delete(id);
+		this.#index.delete();
+		this.#convergence.forget(id);
+		this.#emit({ type: "forgotten", id });
+	}
+
 	/** Another server's will said offline while this one is alive: the service is still there. */
 	#serverStatus(payload: Payload): void {
 		const parsed = payloadLength(payload) === 0 ? undefined : parseAvailability(payload);
@@ -796,10 +823,10 @@ export class Server {
 		}
 	}
 
-	/** Publishes at QoS 1; a refusal is logged, never thrown. */
-	#publish(topic: string, message: string, retain: boolean): void {
+	/** Publishes (at QoS 1 unless told); a refusal is logged, never thrown. */
+	#publish(topic: string, message: string, retain: boolean, qos: 0 | 1 = 1): void {
 		try {
-			this.#mqtt.publish(topic, message, { qos: 1, retain }, (error) => {
+			this.#mqtt.publish(topic, message, { qos, retain }, (error) => {
 				if (error)
 					this.#log("warn", TAG, `cannot publish ${topic}: ${error.message}`);
 			});
