@@ -401,7 +401,8 @@ function live(): void {
 		requestRefresh();
 	});
 	on("forgotten", (data) => forget(`device-${String(data.id)}`));
-	for (const type of ["command", "availability", "overrides"])
+	// A burst the server did not stream ("overflow"): the API has the picture.
+	for (const type of ["command", "availability", "overrides", "overflow"])
 		on(type, requestRefresh);
 }
 

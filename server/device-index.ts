@@ -24,13 +24,14 @@ export class DeviceIndex {
 
 	/** The device is gone from the server's map (it may come back through `add`). */
 	delete(): void {
-		this.#removed++;
+		// Forgotten ids are skipped as they are met, and dropped once they are half the list.
+		if (++this.#removed > this.#sorted.length / 2)
+			this.#merge();
 	}
 
 	/** Up to `limit` ids after `after` (all from the first when undefined), in sorted order. */
 	page(after: string | undefined, limit: number): string[] {
-		// Forgotten ids are skipped as they are met; they are dropped once they are many.
-		if (this.#added.length > 0 || this.#removed > this.#sorted.length / 2)
+		if (this.#added.length > 0)
 			this.#merge();
 		const ids: string[] = [];
 		for (let i = after === undefined ? 0 : firstAfter(this.#sorted, after); i < this.#sorted.length && ids.length < limit; i++) {

@@ -86,6 +86,9 @@ export class Forgetting {
 		}
 		for (const id of due)
 			this.#options.forget(id);
+		// An iterator left on an emptied map would keep its old storage alive.
+		if (records.size === 0)
+			this.#cursor = undefined;
 		this.#forgotten += due.length;
 		if (due.length > 0)
 			log("info", TAG, `forgot ${due.length} device${due.length === 1 ? "" : "s"} not heard for ${formatDuration(this.afterMs)}${due.length <= 3 ? `: ${due.join(", ")}` : ""}`);

@@ -66,6 +66,8 @@ export interface HttpApiOptions {
 	maxStreams?: number;
 	/** A live event stream with more unread bytes than this is closed (server/sse.ts). */
 	maxBufferedBytes?: number;
+	/** Live events past this many bytes in one batch are skipped and counted (server/sse.ts). */
+	maxBatchBytes?: number;
 }
 
 export interface HttpApi {
@@ -91,7 +93,8 @@ class HttpError extends Error {
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 	const { server, log } = options;
 	const started = Date.now();
-	const streams = new EventStreams({ log, ...(options.maxStreams === undefined ? {} : { maxStreams: options.maxStreams }), ...(options.maxBufferedBytes === undefined ? {} : { maxBufferedBytes: options.maxBufferedBytes }) });
+	const { maxStreams, maxBufferedBytes, maxBatchBytes } = options;
+	const streams = new EventStreams({ log, ...(maxStreams === undefined ? {} : { maxStreams }), ...(maxBufferedBytes === undefined ? {} : { maxBufferedBytes }), ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }) });
 	const simulated = options.simulated ?? new Map<string, SimulatedSensor>();
 	const bearer = options.apiToken === undefined ? undefined : new BearerCheck(options.apiToken);
 

@@ -7,6 +7,10 @@
  * - Batches: events are collected and written every FLUSH_MS as one chunk per stream (one string
  *   encoded once, the same bytes for every stream), not one write per event and stream. Each
  *   event is still its own SSE event, in order.
+ * - A batch holds at most `maxBatchBytes` (64 KB, several times a busy second's share); a burst
+ *   beyond it (thousands of devices at once) is not streamed: the batch ends with one `overflow`
+ *   event saying how many events were skipped, and a dashboard reloads from the API instead.
+ *   So a burst costs each stream 64 KB, not megabytes.
  * - Slow readers are dropped: a stream with more than `maxBufferedBytes` written and not yet taken
  *   by its client is closed and counted, so one stalled browser cannot hold the server's memory.
  *   Its EventSource reconnects and reloads the whole picture, as after a restart.
@@ -19,6 +23,7 @@ import type { ServerEvent } from "./types.js";
 
 export const DEFAULT_MAX_STREAMS = 100;
 export const DEFAULT_MAX_BUFFERED_BYTES = 1 << 20;
+export const DEFAULT_MAX_BATCH_BYTES = 64 * 1024;
 export const FLUSH_MS = 100;
 export const HEARTBEAT_MS = 15_000;
 const TAG = "http";
@@ -29,6 +34,8 @@ export interface EventStreamsOptions {
 	maxStreams?: number;
 	/** A stream with more than this written and not taken by its client is closed. */
 	maxBufferedBytes?: number;
+	/** Events past this many bytes in one batch are skipped and counted in an `overflow` event. */
+	maxBatchBytes?: number;
 }
 
 /** What the streams did, for /api/health. */
@@ -45,6 +52,9 @@ export class EventStreams {
 	#maxBuffered: number;
 	#streams = new Set<ServerResponse>();
 	#pending: string[] = [];
+	#pendingBytes = 0;
+	#skipped = 0;
+	#maxBatch: number;
 	#flushTimer: ReturnType<typeof setTimeout> | undefined;
 	#heartbeat: ReturnType<typeof setInterval> | undefined;
 	#refused = 0;
@@ -57,6 +67,7 @@ export class EventStreams {
 		if (!Number.isSafeInteger(this.#max) || this.#max < 1)
 			throw new RangeError(`max-streams must be a positive integer, got ${this.#max}`);
 		this.#maxBuffered = options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES;
+		this.#maxBatch = options.maxBatchBytes ?? DEFAULT_MAX_BATCH_BYTES;
 		this.#drops = new LogLimit({ clock: nodeClock, log: options.log, tag: TAG, what: "slow event streams closed" });
 		this.#refusals = new LogLimit({ clock: nodeClock, log: options.log, tag: TAG, what: "event streams refused" });
 		this.#heartbeat = setInterval(() => this.#queue(": keep-alive\n\n"), HEARTBEAT_MS);
@@ -87,6 +98,10 @@ export class EventStreams {
 	send(event: ServerEvent): void {
 		if (this.#streams.size === 0)
 			return;
+		if (this.#pendingBytes >= this.#maxBatch) {
+			this.#skipped++;
+			return;
+		}
 		this.#queue(`event: ${event.type}\ndata: ${JSON.stringify(wireForm(event, Date.now()))}\n\n`);
 	}
 
@@ -95,6 +110,7 @@ export class EventStreams {
 		clearTimeout(this.#flushTimer);
 		this.#flushTimer = undefined;
 		this.#pending = [];
+		this.#pendingBytes = 0;
 		for (const stream of this.#streams)
 			stream.end();
 		this.#streams.clear();
@@ -104,13 +120,18 @@ export class EventStreams {
 		if (this.#streams.size === 0)
 			return;
 		this.#pending.push(text);
+		this.#pendingBytes += text.length;
 		this.#flushTimer ??= setTimeout(() => this.#flush(), FLUSH_MS);
 	}
 
 	#flush(): void {
 		this.#flushTimer = undefined;
+		if (this.#skipped > 0)
+			this.#pending.push(`event: overflow\ndata: ${JSON.stringify({ type: "overflow", skipped: this.#skipped, at: Date.now() })}\n\n`);
 		const chunk = Buffer.from(this.#pending.join(""), "utf8");
 		this.#pending = [];
+		this.#pendingBytes = 0;
+		this.#skipped = 0;
 		for (const stream of this.#streams) {
 			if (stream.writableLength > this.#maxBuffered) {
 				this.#dropped++;

@@ -238,7 +238,7 @@ describe("live events under load", () => {
 	const telemetry = (n: number) => ({ type: "telemetry" as const, id: `device-${String(n).padStart(58, "0")}`, light: n % 1024, replayed: false });
 
 	beforeEach(async () => {
-		limited = await startHttpApi({ server, log, port: 0, maxStreams: 2, maxBufferedBytes: 64 * 1024 });
+		limited = await startHttpApi({ server, log, port: 0, maxStreams: 2, maxBufferedBytes: 64 * 1024, maxBatchBytes: 1 << 20 });
 	});
 
 	afterEach(async () => {
@@ -269,6 +269,21 @@ describe("live events under load", () => {
 		for (const client of [a, b])
 			expect(client.events.map((event) => event.data.light)).toEqual(Array.from({ length: 1_000 }, (_, n) => n % 1024));
 		expect([a.chunks - before[0]!, b.chunks - before[1]!]).toEqual([1, 1]);
+	});
+
+	test("a burst past the batch limit is not streamed: one overflow event counts what was skipped, then events flow again", async () => {
+		await limited.close();
+		limited = await startHttpApi({ server, log, port: 0, maxBatchBytes: 16 * 1024 });
+		const client = await open();
+		for (let n = 0; n < 1_000; n++)
+			limited.send(telemetry(n));
+		await until(() => client.events.some((event) => event.type === "overflow"), "the overflow event");
+		const streamed = client.events.filter((event) => event.type === "telemetry").length;
+		expect(streamed).toBeGreaterThan(50);
+		expect(streamed).toBeLessThan(200);
+		expect(client.events.at(-1)!.data).toMatchObject({ type: "overflow", skipped: 1_000 - streamed });
+		limited.send(telemetry(5));
+		await until(() => client.events.at(-1)?.data.light === 5, "the next event");
 	});
 
 	test("a reader that stops reading is dropped; the other stream keeps receiving everything", async () => {
