@@ -133,6 +133,7 @@ function badValues(command: CommandName, option: HelpOption): string[][] {
 	case "share": return [[flag, "a/b"]];
 	case "listen": return [[flag, FOREIGN_ADDRESS], [flag, NO_SUCH_HOST]];
 	case "http-listen": return [[flag, FOREIGN_ADDRESS]];
+	case "forget-after": return [[flag, "3 weeks"], [flag, "500ms"]];
 	case "mqtt-port":
 	case "ws-port":
 	case "http-port": return [[flag, String(busyPort)], [flag, "abc"], [flag, "70000"]];
