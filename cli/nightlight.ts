@@ -21,7 +21,9 @@ import { DEFAULT_KEEPALIVE_SECONDS, checkBrokerUrl, parsePins, redactUrl } from 
 import { parseLevel } from "../hosts/node/sensor.js";
 import { apiTokenProblem, isLoopback } from "../server/auth.js";
 import { type HttpApi, type SimulatedSensor, startHttpApi } from "../server/http.js";
+import { DEFAULT_FORGET_AFTER_MS, formatDuration } from "../server/forgetting.js";
 import { startNodeServer } from "../server/node.js";
+import { DEFAULT_MAX_STREAMS } from "../server/sse.js";
 import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
 import { BrokerError, listenProblem, startBroker } from "./broker.js";
 import { describeReport, parseAssignments, requestConfig } from "./config.js";
@@ -70,6 +72,8 @@ const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "http-listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the dashboard and the HTTP API listen on; 0.0.0.0 opens them to your network: set --api-token too" },
 	{ name: "api-token", kind: "string", value: "TOKEN", secret: true, refuseEmpty: true, check: apiTokenProblem, help: "token that changes through the HTTP API need (Authorization: Bearer TOKEN), at least 16 characters; reading stays open; never logged" },
 	{ name: "api-token-file", kind: "string", value: "FILE", help: "file holding the API token, instead of --api-token (kept out of ps)" },
+	{ name: "max-streams", kind: "integer", min: 1, default: DEFAULT_MAX_STREAMS, help: "live event streams (dashboards) open at once, at most; one more is answered 503" },
+	{ name: "forget-after", kind: "duration", value: "DURATION", min: 1_000, default: formatDuration(DEFAULT_FORGET_AFTER_MS), show: (ms) => formatDuration(Number(ms)), help: "forget a device not heard for this long (30d, 12h, 90s or ms): dropped from the server and the API, its retained command cleared" },
 ];
 
 const LISTEN_OPTIONS: OptionSpec[] = [
@@ -415,6 +419,7 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 		share: values.share as string | undefined,
 		groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],
 		stateDir: values["state-dir"] as string,
+		forgetAfterMs: values["forget-after"] as number,
 		log,
 		onEvent: (event) => http?.send(event),
 		onShareProblem: (problem) => fatal(`--share ${String(values.share)}: ${problem}. Use a broker with MQTT shared subscriptions, such as Mosquitto 2 (the embedded broker has none), or run without --share`),
@@ -431,6 +436,7 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 			...(simulated ? { simulated } : {}),
 			brokerUp: () => node.client.connected,
 			staticDirs: [DASHBOARD_DIR],
+			maxStreams: values["max-streams"] as number,
 			...(apiToken === undefined ? {} : { apiToken }),
 		});
 	}

@@ -3,7 +3,9 @@
  * availability, a chart of the light over the last minutes with the threshold line, override
  * buttons, and for devices simulated by `nightlight up` a light slider. Live updates come as
  * server-sent events from /api/events; an EventSource reconnects by itself after a restart, and
- * on every (re)connection the page reloads the whole picture from the JSON API.
+ * on every (re)connection the page reloads the whole picture from the JSON API, following the
+ * pages of /api/devices. Events that ask for a reload while one runs get one more after it, not
+ * one each. A stream the server refuses (too many dashboards open) is tried again later.
  * When the server has an API token, a change it refuses (401, 403) asks for the token, keeps it
  * in localStorage and tries once more; `#token=…` in the address gives it once, then leaves the
  * address bar. Reading needs no token.
@@ -13,6 +15,7 @@ import "uplot/dist/uPlot.min.css";
 
 const WINDOW_S = 5 * 60;
 const TOKEN_KEY = "nightlight.apiToken";
+const REFUSED_RETRY_MS = 30_000;
 
 interface DeviceView {
 	id: string;
@@ -191,7 +194,7 @@ function card(key: string, kind: "device" | "group", id: string, simulated: bool
 		button.dataset.testid = `mode-${key}-${mode}`;
 		button.addEventListener("click", () => {
 			const request = mode === "auto" ? api("DELETE", `/api/overrides/${kind}/${encodeURIComponent(id)}`).catch(() => undefined) : api("PUT", `/api/overrides/${kind}/${encodeURIComponent(id)}`, { mode });
-			request.then(refresh, (error: Error) => error instanceof TokenError || alert(error.message));
+			request.then(requestRefresh, (error: Error) => error instanceof TokenError || alert(error.message));
 		});
 		buttons.set(mode, button);
 		row.append(button);
@@ -268,10 +271,49 @@ function setMode(item: Card, mode: string): void {
 		button.classList.toggle("active", name === mode);
 }
 
+/** Every device, page by page. */
+async function allDevices(): Promise<DeviceView[]> {
+	const devices: DeviceView[] = [];
+	for (let after: string | null = null; ;) {
+		const page = await api("GET", `/api/devices${after === null ? "" : `?after=${encodeURIComponent(after)}`}`) as { devices: DeviceView[]; next: string | null };
+		devices.push(...page.devices);
+		if (page.next === null)
+			return devices;
+		after = page.next;
+	}
+}
+
+let refreshing: Promise<void> | undefined;
+let refreshAgain = false;
+
+/** Reloads the picture: at once, or after the reload under way when one is. */
+function requestRefresh(): void {
+	if (refreshing) {
+		refreshAgain = true;
+		return;
+	}
+	refreshing = refresh().catch(() => undefined).finally(() => {
+		refreshing = undefined;
+		if (refreshAgain) {
+			refreshAgain = false;
+			requestRefresh();
+		}
+	});
+}
+
+function forget(key: string): void {
+	const item = cards.get(key);
+	if (!item)
+		return;
+	item.chart.destroy();
+	item.root.remove();
+	cards.delete(key);
+}
+
 async function refresh(): Promise<void> {
 	const asked = performance.now();
-	const [{ devices }, { groups }, listed] = await Promise.all([
-		api("GET", "/api/devices") as Promise<{ devices: DeviceView[] }>,
+	const [devices, { groups }, listed] = await Promise.all([
+		allDevices(),
 		api("GET", "/api/groups") as Promise<{ groups: GroupView[] }>,
 		api("GET", "/api/overrides") as Promise<{ overrides: Override[] }>,
 	]);
@@ -286,6 +328,12 @@ async function refresh(): Promise<void> {
 		if (item.times.length === 0 && group.light !== null)
 			point(`group-${group.name}`, group.light, Date.now());
 		redraw(item);
+	}
+	// A device the server forgot while this page was not listening.
+	const listedKeys = new Set(devices.map((device) => `device-${device.id}`));
+	for (const key of [...cards.keys()]) {
+		if (key.startsWith("device-") && !listedKeys.has(key))
+			forget(key);
 	}
 	for (const device of devices) {
 		const item = card(`device-${device.id}`, "device", device.id, device.simulated);
@@ -312,12 +360,19 @@ function live(): void {
 	source.addEventListener("open", () => {
 		link.textContent = "live";
 		link.className = "";
-		refresh().catch(() => undefined);
+		requestRefresh();
 		checkAuth().catch(() => undefined);
 	});
 	source.addEventListener("error", () => {
-		link.textContent = "reconnecting…";
 		link.className = "down";
+		if (source.readyState !== EventSource.CLOSED) {
+			link.textContent = "reconnecting…";
+			return;
+		}
+		// Refused, not lost: the EventSource gives up, so the page tries again later.
+		link.textContent = `live updates refused (too many dashboards open?); trying again in ${REFUSED_RETRY_MS / 1000} s`;
+		source.close();
+		setTimeout(live, REFUSED_RETRY_MS);
 	});
 	const on = (type: string, handle: (data: Record<string, unknown>) => void) => source.addEventListener(type, (event) => {
 		try {
@@ -330,7 +385,7 @@ function live(): void {
 	on("telemetry", (data) => {
 		const key = `device-${String(data.id)}`;
 		if (!cards.has(key)) {
-			refresh().catch(() => undefined);
+			requestRefresh();
 			return;
 		}
 		point(key, data.light as number, data.at as number);
@@ -343,10 +398,12 @@ function live(): void {
 			setLamp(item, data.led_on as boolean);
 		}
 		// The device may have come back to the decision (or left it): the drift mark follows.
-		refresh().catch(() => undefined);
+		requestRefresh();
 	});
-	for (const type of ["command", "availability", "overrides"])
-		on(type, () => refresh().catch(() => undefined));
+	on("forgotten", (data) => forget(`device-${String(data.id)}`));
+	// A burst the server did not stream ("overflow"): the API has the picture.
+	for (const type of ["command", "availability", "overrides", "overflow"])
+		on(type, requestRefresh);
 }
 
 // The chart's "now" moves even when no reading comes.
@@ -355,5 +412,5 @@ setInterval(() => {
 		redraw(item);
 }, 2_000);
 tokenFromAddress();
-refresh().catch(() => undefined);
+requestRefresh();
 live();

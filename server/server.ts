@@ -62,9 +62,12 @@ import {
 } from "../src/contract.js";
 import { callSafely, messageOf } from "../src/errors.js";
 import { Link, hashString, subscribeLogged } from "../src/link.js";
+import { LogLimit } from "../src/log-limit.js";
 import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { Convergence } from "./convergence.js";
+import { DeviceIndex } from "./device-index.js";
+import { DEFAULT_FORGET_AFTER_MS, Forgetting } from "./forgetting.js";
 import { ShareProbe } from "./share-probe.js";
 import { type GroupConfig, aggregate } from "./groups.js";
 import { Members, SETTLE_MS, encodeMemberMessage, memberTopic, membersFilter, parseMemberMessage } from "./members.js";
@@ -86,8 +89,6 @@ export type { DeviceRecord, GroupStatus, ServerEvent, ServerOptions, ServerStats
 const TAG = "server";
 /** Every device's retained state: what its LED does and in which mode, for the API. Never shared. */
 const ALL_STATE = "+/state";
-const REJECT_LOG_WINDOW_MS = 10_000;
-const REJECT_LOG_PER_WINDOW = 5;
 
 /** The will a server's MQTT client must be created with. */
 export function serverWill(): { topic: string; payload: string; qos: 1; retain: true } {
@@ -123,6 +124,10 @@ export class Server {
 	/** Device id → the groups its readings feed; device id → the group that commands its LED. */
 	#sensorOf = new Map<string, GroupRecord[]>();
 	#ledOf = new Map<string, GroupRecord>();
+	/** Device id → the first configured group that names it, for the API. */
+	#groupOf = new Map<string, string>();
+	#index = new DeviceIndex((id) => this.#devices.has(id));
+	#forgetting: Forgetting;
 	#overrides = new Map<string, Override>();
 	/** Overrides removed, by key, with when: so an older copy of one is not taken for news. */
 	#cleared = new Map<string, Stamp & { kind: OverrideKind; id: string }>();
@@ -136,8 +141,7 @@ export class Server {
 	#link: Link;
 	#convergence: Convergence;
 	#running = false;
-	#rejectWindowStart = -Infinity;
-	#rejectLogged = 0;
+	#rejects: LogLimit;
 
 	#onMessage = (topic: string, payload: Payload, packet?: { retain?: boolean }) => this.#message(topic, payload, packet?.retain === true);
 	#onError = (error: Error) => this.#log("debug", TAG, `MQTT: ${error.message}`);
@@ -148,6 +152,7 @@ export class Server {
 		this.#clock = options.clock;
 		this.#log = options.log;
 		this.#onEvent = options.onEvent;
+		this.#rejects = new LogLimit({ clock: options.clock, log: options.log, tag: TAG, what: "messages rejected" });
 		if (options.share !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(options.share))
 			throw new RangeError(`share group must be 1..64 letters, digits, "_", "." or "-", got ${JSON.stringify(options.share)}`);
 		this.#share = options.share;
@@ -163,6 +168,8 @@ export class Server {
 				this.#sensorOf.set(id, [...(this.#sensorOf.get(id) ?? []), group]);
 			for (const id of config.leds)
 				this.#ledOf.set(id, group);
+			for (const id of [...config.leds, ...config.sensors])
+				this.#groupOf.set(id, this.#groupOf.get(id) ?? config.name);
 		}
 		for (const override of options.overrides ?? []) {
 			if (override.kind === "group" && !this.#groups.has(override.id))
@@ -204,6 +211,14 @@ export class Server {
 		if (options.link)
 			linkOptions.policy = options.link;
 		this.#link = new Link(linkOptions);
+		this.#forgetting = new Forgetting({
+			clock: options.clock,
+			log: options.log,
+			afterMs: options.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS,
+			records: this.#devices,
+			active: () => this.#running && this.#link.state === "up",
+			forget: (id) => this.#forget(id),
+		});
 		this.#convergence = new Convergence({
 			clock: options.clock,
 			drifted: (id) => this.#drifted(id),
@@ -226,13 +241,27 @@ export class Server {
 	}
 
 	get stats(): ServerStats {
-		return { ...this.#stats, corrections: this.#convergence.corrections, connects: this.#link.connects };
+		return { ...this.#stats, corrections: this.#convergence.corrections, connects: this.#link.connects, forgotten: this.#forgetting.forgotten };
 	}
 
 	/** What the server knows of one device. */
 	device(id: string): DeviceRecord | undefined {
 		const record = this.#devices.get(id);
 		return record && { ...record, drift: this.#convergence.drift(id) };
+	}
+
+	get deviceCount(): number {
+		return this.#devices.size;
+	}
+
+	/** Up to `limit` device ids after `after`, in sorted order: a page of the fleet (server/device-index.ts). */
+	deviceIds(after: string | undefined, limit: number): string[] {
+		return this.#index.page(after, limit);
+	}
+
+	/** The name of the first configured group that names the device, as sensor or LED. */
+	groupOf(id: string): string | undefined {
+		return this.#groupOf.get(id);
 	}
 
 	devices(): DeviceRecord[] {
@@ -259,6 +288,12 @@ export class Server {
 
 	overrides(): Override[] {
 		return [...this.#overrides.values()].map((override) => ({ ...override }));
+	}
+
+	/** The override of a device or a group, if any. */
+	override(kind: OverrideKind, id: string): Override | undefined {
+		const override = this.#override(kind, id);
+		return override && { ...override };
 	}
 
 	/** The threshold that decides a device alone: its override's, or the server's. */
@@ -326,7 +361,7 @@ export class Server {
 			this.#overrides.set(key, { ...override });
 			this.#log("info", TAG, `override ${kind} ${id}: ${override.mode}${override.threshold === undefined ? "" : `, threshold ${override.threshold}`}${local ? "" : ` by ${override.by}`}`);
 		}
-		this.#emit({ type: "overrides", overrides: this.overrides() });
+		this.#emit({ type: "overrides", overrides: this.overrides(), change: { kind, id, override: this.override(kind, id) ?? null } });
 		// A device alone is commanded by whichever server hears it: the one that took the change
 		// applies it now, the others when they next decide for the device.
 		if (local || this.#members === undefined || kind === "group" || this.#ledOf.has(id))
@@ -384,6 +419,7 @@ export class Server {
 		this.#mqtt.on("message", this.#onMessage as (topic: string, payload: Payload) => void);
 		this.#mqtt.on("error", this.#onError);
 		this.#link.start();
+		this.#forgetting.start();
 	}
 
 	/** Says `offline` when connected and stops listening. The host ends the client. */
@@ -394,6 +430,7 @@ export class Server {
 		this.#members?.stop();
 		this.#probe?.stop();
 		this.#convergence.stop();
+		this.#forgetting.stop();
 		this.#cancelConfirm();
 		if (this.#link.state === "up")
 			this.#publishStatus("offline");
@@ -712,6 +749,21 @@ export class Server {
 		this.#emit({ type: "command", id: record.id, led_on: ledOn, reason });
 	}
 
+	/**
+	 * Forgets a device not heard for the forget-after time: its record and drift go, and so does its
+	 * retained command when this server commands it (QoS 0: not queued for a session that is away).
+	 */
+	#forget(id: string): void {
+		const record = this.#devices.get(id)!;
+		const group = this.#ledOf.get(id);
+		if (record.ledOn !== undefined && (group ? this.#owns(group) : this.#remindsDevice(id)))
+			this.#publish(topics.commands(id), "", true, 0);
+		this.#devices.delete(id);
+		this.#index.delete();
+		this.#convergence.forget(id);
+		this.#emit({ type: "forgotten", id });
+	}
+
 	/** Another server's will said offline while this one is alive: the service is still there. */
 	#serverStatus(payload: Payload): void {
 		const parsed = payloadLength(payload) === 0 ? undefined : parseAvailability(payload);
@@ -781,10 +833,10 @@ export class Server {
 		}
 	}
 
-	/** Publishes at QoS 1; a refusal is logged, never thrown. */
-	#publish(topic: string, message: string, retain: boolean): void {
+	/** Publishes (at QoS 1 unless told); a refusal is logged, never thrown. */
+	#publish(topic: string, message: string, retain: boolean, qos: 0 | 1 = 1): void {
 		try {
-			this.#mqtt.publish(topic, message, { qos: 1, retain }, (error) => {
+			this.#mqtt.publish(topic, message, { qos, retain }, (error) => {
 				if (error)
 					this.#log("warn", TAG, `cannot publish ${topic}: ${error.message}`);
 			});
@@ -809,6 +861,7 @@ export class Server {
 		if (!record) {
 			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, readingSeq: undefined, sampleTs: undefined, availability: undefined, lastSeen: undefined, ledState: undefined, mode: undefined };
 			this.#devices.set(id, record);
+			this.#index.add(id);
 		}
 		if (seen)
 			record.lastSeen = now;
@@ -817,16 +870,7 @@ export class Server {
 
 	#reject(topic: string, reason: string): void {
 		this.#stats.rejected++;
-		const now = this.#clock.now();
-		if (now - this.#rejectWindowStart >= REJECT_LOG_WINDOW_MS) {
-			const unlogged = this.#rejectLogged - REJECT_LOG_PER_WINDOW;
-			if (unlogged > 0)
-				this.#log("warn", TAG, `${unlogged} more messages rejected`);
-			this.#rejectWindowStart = now;
-			this.#rejectLogged = 0;
-		}
-		if (this.#rejectLogged++ < REJECT_LOG_PER_WINDOW)
-			this.#log("warn", TAG, `${topic}: rejected: ${reason}`);
+		this.#rejects.say("warn", `${topic}: rejected: ${reason}`);
 	}
 
 	#emit(event: ServerEvent): void {

@@ -5,7 +5,7 @@ import type { Clock, Log, MqttClient } from "../src/ports.js";
 import type { RuleOptions } from "../src/rule.js";
 import type { Drift } from "./convergence.js";
 import type { GroupConfig } from "./groups.js";
-import type { Override } from "./overrides.js";
+import type { Override, OverrideKind } from "./overrides.js";
 
 export interface ServerOptions {
 	mqtt: MqttClient;
@@ -23,6 +23,8 @@ export interface ServerOptions {
 	overrides?: Override[];
 	/** With `share`: the broker does not deliver through shared subscriptions (server/share-probe.ts); the host should stop. */
 	onShareProblem?: (problem: string) => void;
+	/** A device not heard for this long is forgotten (server/forgetting.ts); default 30 days. */
+	forgetAfterMs?: number;
 	/** Told about each decision, for a display or a benchmark. A throwing listener is logged. */
 	onEvent?: (event: ServerEvent) => void;
 }
@@ -33,7 +35,16 @@ export type ServerEvent =
 	| { type: "availability"; id: string; availability: Availability }
 	| { type: "state"; id: string; led_on: boolean; mode: Mode }
 	| { type: "group"; name: string; light: number | undefined; fresh: number; led_on: boolean | undefined }
-	| { type: "overrides"; overrides: Override[] };
+	| { type: "overrides"; overrides: Override[]; change: OverrideChange }
+	/** Not heard for the forget-after time: dropped from the server's memory, its retained command cleared. */
+	| { type: "forgotten"; id: string };
+
+/** One override set (`override`) or removed (`override` null). */
+export interface OverrideChange {
+	kind: OverrideKind;
+	id: string;
+	override: Override | null;
+}
 
 /** What the server knows of a group, for the API. */
 export interface GroupStatus {
@@ -88,4 +99,6 @@ export interface ServerStats {
 	corrections: number;
 	rejected: number;
 	connects: number;
+	/** Devices forgotten for not being heard (server/forgetting.ts). */
+	forgotten: number;
 }

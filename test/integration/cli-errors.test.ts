@@ -134,6 +134,7 @@ function badValues(command: CommandName, option: HelpOption): string[][] {
 	case "keepalive": return [[flag, "0"], [flag, "abc"], [flag, "70000"]];
 	case "listen": return [[flag, FOREIGN_ADDRESS], [flag, NO_SUCH_HOST]];
 	case "http-listen": return [[flag, FOREIGN_ADDRESS]];
+	case "forget-after": return [[flag, "3 weeks"], [flag, "500ms"]];
 	case "mqtt-port":
 	case "ws-port":
 	case "http-port": return [[flag, String(busyPort)], [flag, "abc"], [flag, "70000"]];
