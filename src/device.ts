@@ -579,6 +579,9 @@ export class Device {
 	}
 
 	#command(payload: Payload): void {
+		// An empty retained payload clears the topic (a server that forgot this device): no command.
+		if ((typeof payload === "string" ? payload.length : payload.byteLength) === 0)
+			return;
 		const parsed = parseCommand(payload);
 		if (!parsed.ok) {
 			this.#reject(parsed.error);

@@ -398,6 +398,16 @@ export const scenarios: Scenario[] = [
 		},
 	},
 	{
+		name: "an empty command (the server cleared its retained one) is no command and no error",
+		run() {
+			const r = started();
+			r.mqtt.deliver("room1/commands", "");
+			r.mqtt.deliver("room1/commands", new Uint8Array(0));
+			equal(r.device.stats.rejected, 0, "not rejected");
+			equal(r.device.stats.commandsIgnored, 0, "not a command");
+		},
+	},
+	{
 		name: "messages on other topics are ignored",
 		run() {
 			const r = started();
