@@ -352,7 +352,7 @@ export const scenarios: Scenario[] = [
 			const r = started();
 			const bad = [
 				"not json",
-				"",
+				" ",
 				"null",
 				"[true]",
 				`{"led_on":"true"}`,
