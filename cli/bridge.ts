@@ -153,7 +153,9 @@ export class Bridge {
 		});
 		line.on("error", (error: Error) => this.#log("warn", TAG, `serial ${this.#name()}: ${error.message}`));
 		line.once("close", () => this.#lineClosed(line));
-		// A clean start at the board's end: it answers CLOSE for any connection it does not know.
+		// A clean start at the board's end: a connection it still holds (from before this bridge, or
+		// before the port went away) is over, and it connects again at once.
+		this.#send(FRAME_CLOSE, 0, 0);
 		this.#send(FRAME_PING, 0, 0, Uint8Array.of(0));
 	}
 

@@ -10,7 +10,8 @@
  *         bridge → device: it is open.
  * - DATA  the connection's bytes; `seq` counts DATA frames per direction from 0 (mod 256).
  * - CLOSE either way: the connection is over (the broker closed it, it could not be opened, or a
- *         frame was lost).
+ *         frame was lost). From the bridge with `conn` 0 (no board connection has that number):
+ *         the bridge (re)started and holds no connection.
  * - PING  payload [0] asks, payload [1] answers: is anyone at the other end?
  *
  * A frame with a bad CRC, a bad COBS code, a bad size or an unknown type is dropped and counted;

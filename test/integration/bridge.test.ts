@@ -84,7 +84,9 @@ suite("the serial bridge on a pseudo-terminal, against Mosquitto", () => {
 		await until(() => seen.length === 2 && received.length === 1, "both ways");
 		expect(seen).toEqual([`board/telemetry {"light":412,"seq":0}`, `board/telemetry ${"x".repeat(1_000)}`]);
 		expect(received).toEqual([`board/commands {"led_on":true}`]);
-		expect(bridge.stats.opened).toBe(1);
+		// One connection, or two when the board's first OPEN crossed the bridge's "I hold nothing" on the line.
+		expect(bridge.stats.opened).toBeGreaterThanOrEqual(1);
+		expect(bridge.stats.opened).toBeLessThanOrEqual(2);
 	});
 
 	test("1,000 garbage bytes on the line: the link recovers", async () => {

@@ -103,6 +103,11 @@ export class LinkPeer {
 				this.pongs++;
 			return;
 		}
+		if (frame.type === FRAME_CLOSE && frame.conn === 0 && current) {
+			current.closedByPeer = true;
+			current.destroy();
+			return;
+		}
 		if (!current || current.conn !== frame.conn) {
 			if (frame.type === FRAME_DATA)
 				this.send(FRAME_CLOSE, frame.conn, 0);
