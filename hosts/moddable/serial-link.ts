@@ -133,6 +133,10 @@ class Line {
 			return;
 		}
 		const socket = this.socket;
+		if (frame.type === FRAME_CLOSE && frame.conn === 0) {
+			socket?.ended("the bridge started again");
+			return;
+		}
 		if (!socket || socket.conn !== frame.conn) {
 			// Data of a connection this board no longer has (it restarted, or gave up on it).
 			if (frame.type === FRAME_DATA)
@@ -169,6 +173,7 @@ export class SerialSocket {
 	#available = 0;
 	#pending: Uint8Array[] = [];
 	#notify: Timer | undefined;
+	#readable: Timer | undefined;
 	format: "buffer" | "number" = "buffer";
 
 	constructor(options: SocketOptions) {
@@ -220,6 +225,7 @@ export class SerialSocket {
 			return;
 		this.#closed = true;
 		Timer.clear(this.#notify);
+		Timer.clear(this.#readable);
 		if (this.#line.socket === this) {
 			this.#line.socket = undefined;
 			this.#line.send(FRAME_CLOSE, this.conn, 0);
@@ -245,9 +251,16 @@ export class SerialSocket {
 		}
 		this.#in.push(frame.payload);
 		this.#available += frame.payload.length;
-		this.#options.onReadable?.(this.#available);
-		// The MQTT client writes what it queued once it hears there is room, as after a TCP ack.
-		this.roomChanged();
+		// On a later turn, once for all the frames of a burst: the MQTT client's handling of a
+		// message (the core's, its publishes, their frames) then starts on a short stack.
+		this.#readable ??= Timer.set(() => {
+			this.#readable = undefined;
+			if (this.#closed || this.#available === 0)
+				return;
+			this.#options.onReadable?.(this.#available);
+			// The MQTT client writes what it queued once it hears there is room, as after a TCP ack.
+			this.roomChanged();
+		}, 0);
 	}
 
 	/** The connection is over, not by this side's close(). */
@@ -256,6 +269,7 @@ export class SerialSocket {
 			return;
 		this.#closed = true;
 		Timer.clear(this.#notify);
+		Timer.clear(this.#readable);
 		if (this.#line.socket === this)
 			this.#line.socket = undefined;
 		Timer.set(() => this.#options.onError?.(new Error(why)), 0);
