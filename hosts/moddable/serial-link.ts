@@ -212,8 +212,10 @@ export class SerialSocket {
 
 	/** `{more: true}` holds the bytes until the write that ends the packet, so a packet goes in as few frames as it can. */
 	write(data: Bytes | number, options?: { more?: boolean }): number {
+		// Over: the bridge or the line ended it and onError is on its way (a write in between, from
+		// the client's own timers, must not throw where nothing catches it).
 		if (this.#closed)
-			throw new Error("closed");
+			return 0;
 		this.#pending.push(bytesOf(data).slice());
 		if (!options?.more)
 			this.#flush();
