@@ -12,6 +12,7 @@
  */
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { deviceSettings, fleetSettings } from "./settings.js";
 
 const WINDOW_S = 5 * 60;
 const TOKEN_KEY = "nightlight.apiToken";
@@ -71,6 +72,7 @@ interface Card {
 
 const cards = new Map<string, Card>();
 const container = document.getElementById("cards")!;
+container.before(fleetSettings((method, path, body) => api(method, path, body), () => requestRefresh()));
 const link = document.getElementById("link")!;
 const lock = document.getElementById("lock")!;
 const notice = document.getElementById("notice")!;
@@ -222,6 +224,8 @@ function card(key: string, kind: "device" | "group", id: string, simulated: bool
 	const title = element("h2", {}, lamp, `${kind === "group" ? "group " : ""}${id}`, avail, drift);
 	const plot = element("div");
 	const root = element("section", { className: "card" }, title, facts, plot, row, sliderRow);
+	if (kind === "device")
+		root.append(deviceSettings(id, api, requestRefresh));
 	root.dataset.testid = `card-${key}`;
 	container.append(root);
 	const chart = new uPlot({

@@ -5,7 +5,7 @@
  * says its new revision or what it refused. The device checks every change itself; the server
  * checks it first too, so a bad request is refused without a round trip.
  */
-import { CONFIG_MAX_BYTES, type ConfigReport, configTopics } from "../src/config.js";
+import { CONFIG_MAX_BYTES, type ConfigReport, configTopics, describeRefused } from "../src/config.js";
 import { payloadText } from "../src/contract.js";
 import { messageOf } from "../src/errors.js";
 import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
@@ -88,7 +88,7 @@ export class DeviceConfigs {
 			return { ok: false, status: 400, error: `the body must be a JSON object of settings, e.g. {"threshold": 250}` };
 		const { change, refused } = parseChange(body as Record<string, unknown>);
 		if (Object.keys(refused).length)
-			return { ok: false, status: 400, error: "some settings were refused; nothing was sent", refused: { ...refused } };
+			return { ok: false, status: 400, error: `refused, nothing was sent: ${describeRefused(refused)}`, refused: { ...refused } };
 		if (Object.keys(change).length === 0)
 			return { ok: false, status: 400, error: "no setting to change" };
 		const before = this.#reports.get(id);
@@ -117,7 +117,7 @@ export class DeviceConfigs {
 			return { ok: false, status: 504, error: `no answer from ${id} within ${timeoutMs / 1000} s: is it online, and does its firmware keep settings?` };
 		const refusedByDevice = report.refused ?? {};
 		if (Object.keys(refusedByDevice).length)
-			return { ok: false, status: 400, error: `${id} refused the change; nothing was applied`, refused: refusedByDevice, report };
+			return { ok: false, status: 400, error: `${id} refused the change, nothing was applied: ${describeRefused(refusedByDevice)}`, refused: refusedByDevice, report };
 		return { ok: true, report };
 	}
 

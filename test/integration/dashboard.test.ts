@@ -138,6 +138,27 @@ run("the dashboard in a browser", () => {
 		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="false"]`, { timeout: 2_000 });
 	}, 30_000);
 
+	test("the settings panel shows what the device runs and changes it; the fleet panel changes every device", async () => {
+		// Light 700 under the server's threshold 300 is bright: a device threshold of 800 makes it dark.
+		await page.locator(`[data-testid="settings-${ID}"] summary`).click();
+		const threshold = page.locator(`[data-testid="settings-${ID}"] [data-testid="setting-threshold"]`);
+		await threshold.waitFor({ timeout: 5_000 });
+		expect(await threshold.inputValue()).toBe("300");
+		expect(await page.locator(`[data-testid="settings-${ID}"] [data-testid="setting-mqtt_password"]`).inputValue()).toBe("");
+		await threshold.fill("800");
+		await page.locator(`[data-testid="settings-${ID}"] [data-testid="settings-save"]`).click();
+		await page.waitForSelector(`[data-testid="settings-${ID}"] [data-testid="settings-result"]:has-text("saved: revision 1")`, { timeout: 8_000 });
+		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="true"]`, { timeout: 5_000 });
+		await page.screenshot({ path: "test-results/dashboard-settings.png", fullPage: true });
+		await page.locator(`[data-testid="settings-fleet"] summary`).click();
+		const fleet = page.locator(`[data-testid="settings-fleet"] [data-testid="setting-threshold"]`);
+		await fleet.fill("300");
+		await page.locator(`[data-testid="settings-fleet"] [data-testid="settings-save"]`).click();
+		await page.waitForSelector(`[data-testid="settings-fleet"] [data-testid="settings-result"]:has-text("1 devices changed")`, { timeout: 8_000 });
+		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="false"]`, { timeout: 5_000 });
+		await page.locator(`[data-testid="settings-fleet"] summary`).click();
+	}, 40_000);
+
 	test("after a restart the page reconnects by itself, and an override survives the restart", async () => {
 		await page.locator(`[data-testid="mode-device-${ID}-off"]`).click();
 		await page.waitForSelector(`[data-testid="mode-device-${ID}-off"].active`, { timeout: 2_000 });
