@@ -19,6 +19,8 @@ export interface NodeServerOptions extends BrokerOptions {
 	onEvent?: (event: ServerEvent) => void;
 	/** With `share`: the broker has no shared subscriptions (see server/share-probe.ts). */
 	onShareProblem?: (problem: string) => void;
+	/** First topic levels that are not devices (see ServerOptions). */
+	notDevices?: string[];
 }
 
 export interface NodeServer {
@@ -68,6 +70,7 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 			instance: clientId,
 			groups: options.groups ?? [],
 			overrides,
+			notDevices: options.notDevices ?? [],
 			...(options.onShareProblem ? { onShareProblem: options.onShareProblem } : {}),
 			// Every change of the overrides is kept, whichever server of the fleet made it.
 			onEvent: (event) => {

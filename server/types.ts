@@ -25,6 +25,8 @@ export interface ServerOptions {
 	onShareProblem?: (problem: string) => void;
 	/** Told about each decision, for a display or a benchmark. A throwing listener is logged. */
 	onEvent?: (event: ServerEvent) => void;
+	/** First topic levels that are not devices though `+/status` matches them, e.g. Home Assistant's `homeassistant/status`. */
+	notDevices?: string[];
 }
 
 export type ServerEvent =
@@ -33,7 +35,9 @@ export type ServerEvent =
 	| { type: "availability"; id: string; availability: Availability }
 	| { type: "state"; id: string; led_on: boolean; mode: Mode }
 	| { type: "group"; name: string; light: number | undefined; fresh: number; led_on: boolean | undefined }
-	| { type: "overrides"; overrides: Override[] };
+	| { type: "overrides"; overrides: Override[] }
+	/** The server no longer knows the device (not heard from for long): what was kept of it may go. */
+	| { type: "forgotten"; id: string };
 
 /** What the server knows of a group, for the API. */
 export interface GroupStatus {
