@@ -15,13 +15,17 @@ import type { Log, LogLevel } from "../src/ports.js";
 import { DEFAULT_RULE, checkRule } from "../src/rule.js";
 import { type NodeDevice, startNodeDevice } from "../hosts/node/device.js";
 import { defaultDeviceId } from "../hosts/node/identity.js";
+import { nodeClock } from "../runtime/node/clock.js";
 import { LOG_LEVELS, consoleLog } from "../runtime/node/log.js";
-import { checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
+import { type BrokerOptions, checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
 import { parseLevel } from "../hosts/node/sensor.js";
 import { apiTokenProblem, isLoopback } from "../server/auth.js";
 import { type HttpApi, type SimulatedSensor, startHttpApi } from "../server/http.js";
 import { startNodeServer } from "../server/node.js";
 import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
+import { DEFAULT_HA_PREFIX, checkPrefix } from "../server/discovery.js";
+import { DEFAULT_RETENTION_DAYS } from "../server/history.js";
+import { type Integrations, dbProblem, openIntegrations } from "../server/integrations.js";
 import { BrokerError, listenProblem, startBroker } from "./broker.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
 
@@ -65,6 +69,10 @@ const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "http-listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the dashboard and the HTTP API listen on; 0.0.0.0 opens them to your network: set --api-token too" },
 	{ name: "api-token", kind: "string", value: "TOKEN", secret: true, refuseEmpty: true, check: apiTokenProblem, help: "token that changes through the HTTP API need (Authorization: Bearer TOKEN), at least 16 characters; reading stays open; never logged" },
 	{ name: "api-token-file", kind: "string", value: "FILE", help: "file holding the API token, instead of --api-token (kept out of ps)" },
+	{ name: "db", kind: "string", value: "FILE|URL|none", show: redactUrl, check: dbProblem, help: "where the history (readings, commands, availability, overrides) is kept: an SQLite file, postgres://user:password@host:5432/database, or none (default: history.sqlite in --state-dir)" },
+	{ name: "history-days", kind: "number", min: 0.01, max: 3650, default: DEFAULT_RETENTION_DAYS, help: "days of history kept; older rows are deleted every hour" },
+	{ name: "ha-prefix", kind: "string", value: "PREFIX", default: DEFAULT_HA_PREFIX, check: checkPrefix, help: "Home Assistant's MQTT discovery prefix, under which every device is announced" },
+	{ name: "no-ha", kind: "flag", default: false, help: "announce nothing to Home Assistant" },
 ];
 
 const LISTEN_OPTIONS: OptionSpec[] = [
@@ -286,16 +294,23 @@ function reportOf(values: Values): Partial<ReportOptions> {
 	};
 }
 
-function startDevice(values: Values, log: Log, url: string): NodeDevice {
-	const id = (values.id as string | undefined) ?? defaultDeviceId();
-	const node = startNodeDevice({
-		id,
+/** How the device or the server reaches the broker, from the connection options. */
+function brokerOf(values: Values, url: string): BrokerOptions {
+	return {
 		url,
 		username: values.username as string | undefined,
 		password: values.password as string | undefined,
 		caFile: values.ca as string | undefined,
 		pin: values.pin as string | undefined,
 		servername: values.servername as string | undefined,
+	};
+}
+
+function startDevice(values: Values, log: Log, url: string): NodeDevice {
+	const id = (values.id as string | undefined) ?? defaultDeviceId();
+	const node = startNodeDevice({
+		id,
+		...brokerOf(values, url),
 		light: values.light as number,
 		samplePeriodMs: values["sample-ms"] as number,
 		report: reportOf(values),
@@ -334,24 +349,59 @@ function readLightFromStdin(node: NodeDevice, log: Log): void {
 /** The dashboard's files: next to dist/nightlight.js once built. */
 const DASHBOARD_DIR = fileURLToPath(new URL("./dashboard/", import.meta.url));
 
+/** The nightlight's version, from the package.json next to dist/. */
+function version(): string {
+	try {
+		return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: string }).version ?? "unknown";
+	}
+	catch {
+		return "unknown";
+	}
+}
+
 async function startServer(values: Values, log: Log, url: string, fatal: (message: string) => void, simulated?: Map<string, SimulatedSensor>): Promise<Running & { http: HttpApi }> {
 	const rule = { threshold: values.threshold as number, hysteresis: values.hysteresis as number };
 	let http: HttpApi | undefined;
-	const node = startNodeServer({
-		url,
-		username: values.username as string | undefined,
-		password: values.password as string | undefined,
-		caFile: values.ca as string | undefined,
-		pin: values.pin as string | undefined,
-		servername: values.servername as string | undefined,
-		rule,
-		share: values.share as string | undefined,
-		groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],
-		stateDir: values["state-dir"] as string,
-		log,
-		onEvent: (event) => http?.send(event),
-		onShareProblem: (problem) => fatal(`--share ${String(values.share)}: ${problem}. Use a broker with MQTT shared subscriptions, such as Mosquitto 2 (the embedded broker has none), or run without --share`),
-	});
+	let integrations: Integrations;
+	try {
+		integrations = await openIntegrations({
+			db: values.db as string | undefined,
+			stateDir: values["state-dir"] as string,
+			historyDays: values["history-days"] as number,
+			haPrefix: values["no-ha"] === true ? undefined : values["ha-prefix"] as string,
+			share: values.share as string | undefined,
+			version: version(),
+			clock: nodeClock,
+			log,
+		});
+	}
+	catch (error) {
+		const problem = messageOf(error);
+		throw new ConfigError(`--db: ${problem}${/[.?!]$/.test(problem) ? "" : "."} Fix --db (NIGHTLIGHT_DB), or run without history: --db none`);
+	}
+	const extras = integrations;
+	let node: ReturnType<typeof startNodeServer>;
+	try {
+		node = startNodeServer({
+			...brokerOf(values, url),
+			rule,
+			share: values.share as string | undefined,
+			groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],
+			stateDir: values["state-dir"] as string,
+			log,
+			notDevices: extras.notDevices,
+			onEvent: (event) => {
+				http?.send(event);
+				extras.observe(event);
+			},
+			onShareProblem: (problem) => fatal(`--share ${String(values.share)}: ${problem}. Use a broker with MQTT shared subscriptions, such as Mosquitto 2 (the embedded broker has none), or run without --share`),
+		});
+	}
+	catch (error) {
+		await extras.stop();
+		throw error;
+	}
+	const handlers = extras.attach(node.server, node.client);
 	const host = values["http-listen"] as string;
 	const port = values["http-port"] as number;
 	const apiToken = apiTokenOf(values);
@@ -364,11 +414,13 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 			...(simulated ? { simulated } : {}),
 			brokerUp: () => node.client.connected,
 			staticDirs: [DASHBOARD_DIR],
+			handlers,
 			...(apiToken === undefined ? {} : { apiToken }),
 		});
 	}
 	catch (error) {
 		await node.stop();
+		await extras.stop();
 		throw listenProblem(error as NodeJS.ErrnoException, host, port, "dashboard", "--http-port (NIGHTLIGHT_HTTP_PORT)", "--http-listen (NIGHTLIGHT_HTTP_LISTEN)");
 	}
 	const api = http;
@@ -379,6 +431,7 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 		stop: async () => {
 			await api.close();
 			await node.stop();
+			await extras.stop();
 		},
 	};
 }
