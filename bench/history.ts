@@ -10,7 +10,7 @@
  * (comma-separated) sets the capacity stages.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir, totalmem } from "node:os";
+import { cpus, loadavg, tmpdir, totalmem } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import { History, type HistoryStore, type Reading } from "../server/history.js";
@@ -113,7 +113,7 @@ const mb = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MB`;
 
 say("## History: insert rate and database size");
 say();
-say(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}. Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:history\`. Each figure below was measured in this one run.`);
+say(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? "?"}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average ${loadavg()[0]!.toFixed(1)} at the start (other work shares the cores). Date: ${new Date().toISOString().slice(0, 10)}. Command: \`npm run bench:history\`. Each figure below was measured in this one run.`);
 say();
 
 const rates: Array<[string, Rate]> = [];
@@ -201,6 +201,11 @@ if (mosquittoPath()) {
 				say(`| ${label} | ${stage.devices} | ${stage.rate} | ${stage.commandsReceived}/${stage.commandsExpected} | ${stage.p50.toFixed(1)} | ${stage.p99.toFixed(1)} | ${stage.serverCpu.toFixed(2)} | ${stage.serverRssMb.toFixed(0)} | ${stage.ok ? "yes" : "no"} |`);
 		}
 		say();
+		const largest = (list: CapacityStage[]) => [...list].reverse().find((stage) => stage.ok)?.devices ?? 0;
+		if (largest(without) === 0)
+			say(`Without the history the first stage failed as well: the machine was saturated by other work (load average ${loadavg()[0]!.toFixed(1)} on ${cpus().length} cores at the end), so these stages compare nothing; run \`npm run bench:history\` again on a quiet machine.`);
+		else
+			say(`Largest fleet that passed: ${largest(withHistory).toLocaleString("en")} devices with the history in SQLite, ${largest(without).toLocaleString("en")} without.`);
 		if (existsSync(file))
 			say(`The SQLite file after the run: ${mb(statSync(file).size + (existsSync(`${file}-wal`) ? statSync(`${file}-wal`).size : 0))} (WAL included).`);
 		say();

@@ -15,6 +15,10 @@
  * Home Assistant says `online` on `<prefix>/status` (its birth message: it restarted and may have
  * lost them); a device the server forgets has its configs removed (an empty retained payload).
  *
+ * Announcing is paced (ANNOUNCE_PER_TICK devices every ANNOUNCE_TICK_MS, off the path that handles
+ * readings): a fleet of thousands heard at once, or announced again at Home Assistant's restart,
+ * does not hold up the commands.
+ *
  * Servers sharing the fleet (`share`) all publish the same retained configs; a command from Home
  * Assistant reaches one of them through the shared subscription, and the override it sets is
  * shared as any other.
@@ -22,7 +26,7 @@
 import { SERVER_STATUS_TOPIC, isDeviceId, payloadText, topics } from "../src/contract.js";
 import { messageOf } from "../src/errors.js";
 import { hashString, subscribeLogged } from "../src/link.js";
-import type { Log, MqttClient, Payload } from "../src/ports.js";
+import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
 import type { Override } from "./overrides.js";
 import type { DeviceRecord, ServerEvent } from "./types.js";
 
@@ -31,11 +35,15 @@ export const DEFAULT_HA_PREFIX = "homeassistant";
 /** Our own topics for Home Assistant's commands and the override state: four levels, no device's. */
 const OURS = "nightlight/ha";
 export const LED_OPTIONS = ["auto", "on", "off"] as const;
+const ANNOUNCE_TICK_MS = 100;
+/** Devices announced per tick: five retained messages each. */
+const ANNOUNCE_PER_TICK = 100;
 type LedOption = (typeof LED_OPTIONS)[number];
 
 /** What discovery needs of the server. */
 export interface DiscoverySource {
 	devices(): DeviceRecord[];
+	device(id: string): DeviceRecord | undefined;
 	overrides(): Override[];
 	setOverride(override: Override): { ok: true } | { ok: false; error: string };
 	clearOverride(kind: "device", id: string): boolean;
@@ -44,6 +52,7 @@ export interface DiscoverySource {
 export interface DiscoveryOptions {
 	mqtt: MqttClient;
 	server: DiscoverySource;
+	clock: Clock;
 	log: Log;
 	/** Home Assistant's discovery prefix: one or more topic levels. */
 	prefix?: string;
@@ -99,7 +108,11 @@ export function discoveryConfigs(prefix: string, id: string, hasStatus: boolean,
 export class Discovery {
 	#mqtt: MqttClient;
 	#server: DiscoverySource;
+	#clock: Clock;
 	#log: Log;
+	/** Devices waiting to be announced (in order), and the timer that announces them. */
+	#queue = new Set<string>();
+	#timer: TimerHandle | undefined;
 	#prefix: string;
 	#share: string | undefined;
 	#version: string;
@@ -119,6 +132,7 @@ export class Discovery {
 			throw new RangeError(`Home Assistant prefix ${problem}`);
 		this.#mqtt = options.mqtt;
 		this.#server = options.server;
+		this.#clock = options.clock;
 		this.#log = options.log;
 		this.#prefix = prefix;
 		this.#share = options.share;
@@ -146,6 +160,9 @@ export class Discovery {
 
 	stop(): void {
 		this.#running = false;
+		this.#clock.clearTimeout(this.#timer);
+		this.#timer = undefined;
+		this.#queue.clear();
 		this.#mqtt.off("connect", this.#onConnect);
 		this.#mqtt.off("message", this.#onMessage);
 	}
@@ -158,17 +175,18 @@ export class Discovery {
 		case "state":
 		case "command":
 			if (!this.#announced.has(event.id))
-				this.#announce(event.id, this.#hasStatus(event.id));
+				this.#enqueue(event.id);
 			break;
 		case "availability":
 			if (this.#announced.get(event.id) !== true)
-				this.#announce(event.id, true);
+				this.#enqueue(event.id);
 			break;
 		case "overrides":
 			for (const id of this.#announced.keys())
 				this.#sayLed(id, false);
 			break;
 		case "forgotten":
+			this.#queue.delete(event.id);
 			this.#remove(event.id);
 			break;
 		default:
@@ -186,9 +204,30 @@ export class Discovery {
 	#announceAll(): void {
 		const devices = this.#server.devices();
 		for (const device of devices)
-			this.#announce(device.id, device.availability !== undefined);
+			this.#enqueue(device.id);
 		if (devices.length > 0)
-			this.#log("info", TAG, `announced ${devices.length} devices to Home Assistant under ${this.#prefix}/`);
+			this.#log("info", TAG, `announcing ${devices.length} devices to Home Assistant under ${this.#prefix}/`);
+	}
+
+	#enqueue(id: string): void {
+		this.#queue.add(id);
+		this.#timer ??= this.#clock.setTimeout(() => this.#pump(), 0);
+	}
+
+	/** Announces the next devices in the queue; again in a tick while some wait. */
+	#pump(): void {
+		this.#timer = undefined;
+		if (!this.#running || !this.#mqtt.connected)
+			return;
+		let count = 0;
+		for (const id of this.#queue) {
+			if (count++ === ANNOUNCE_PER_TICK)
+				break;
+			this.#queue.delete(id);
+			this.#announce(id, this.#hasStatus(id));
+		}
+		if (this.#queue.size > 0)
+			this.#timer = this.#clock.setTimeout(() => this.#pump(), ANNOUNCE_TICK_MS);
 	}
 
 	#announce(id: string, hasStatus: boolean): void {
@@ -219,7 +258,7 @@ export class Discovery {
 	}
 
 	#hasStatus(id: string): boolean {
-		return this.#server.devices().find((device) => device.id === id)?.availability !== undefined;
+		return this.#server.device(id)?.availability !== undefined;
 	}
 
 	#message(topic: string, payload: Payload): void {
@@ -236,7 +275,7 @@ export class Discovery {
 		const id = topic.slice(OURS.length + 1, -"/led/set".length);
 		const text = payloadText(payload, 16);
 		const choice = text.ok ? text.value.trim().toLowerCase() : "";
-		if (!isDeviceId(id) || !(LED_OPTIONS as readonly string[]).includes(choice) || !this.#server.devices().some((device) => device.id === id)) {
+		if (!isDeviceId(id) || !(LED_OPTIONS as readonly string[]).includes(choice) || this.#server.device(id) === undefined) {
 			this.#log("warn", TAG, `${topic}: expected one of ${LED_OPTIONS.join(", ")} for a device this server knows, got ${JSON.stringify(text.ok ? text.value : "(not text)")}`);
 			return;
 		}

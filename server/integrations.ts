@@ -130,7 +130,7 @@ export async function openIntegrations(options: IntegrationsOptions): Promise<In
 			const kept = history;
 			metrics = new Metrics({ server, now: () => clock.now(), log, ...(kept ? { history: () => kept.stats } : {}) });
 			if (options.haPrefix !== undefined) {
-				discovery = new Discovery({ mqtt, server, log, prefix: options.haPrefix, share: options.share, version: options.version });
+				discovery = new Discovery({ mqtt, server, clock, log, prefix: options.haPrefix, share: options.share, version: options.version });
 				discovery.start();
 			}
 			const metricsHandler = metrics;

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import mqtt from "mqtt";
 import { type NodeDevice, startNodeDevice } from "../../hosts/node/device.js";
+import { nodeClock } from "../../runtime/node/clock.js";
 import { Discovery } from "../../server/discovery.js";
 import { type NodeServer, startNodeServer } from "../../server/node.js";
 import type { Led } from "../../src/ports.js";
@@ -121,7 +122,7 @@ run("Home Assistant discovery, against Mosquitto", () => {
 			notDevices: [PREFIX],
 			onEvent: (event) => discovery?.observe(event),
 		});
-		discovery = new Discovery({ mqtt: server.client, server: server.server, log, prefix: PREFIX, version: "9.9.9" });
+		discovery = new Discovery({ mqtt: server.client, server: server.server, clock: nodeClock, log, prefix: PREFIX, version: "9.9.9" });
 		discovery.start();
 		// Bright: the rule says off.
 		device = startNodeDevice({ id: ID, url: broker.url, light: 700, log: () => undefined, led });
