@@ -1,13 +1,18 @@
 /*
  * The history in an SQLite file (better-sqlite3): the default, nothing to install. The binding is
- * synchronous, so History hands it a whole tick's rows at once and it writes them in one
- * transaction: milliseconds per tick, not one disk sync per reading. WAL mode, so reading a chart
- * never waits for a write.
+ * synchronous, so History hands it a whole tick's rows at once and it writes them in transactions
+ * of CHUNK_ROWS rows, letting the event loop handle what came in between two: a large fleet's
+ * tick never holds a command up for the whole batch. WAL mode, so reading a chart never waits for
+ * a write.
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type DatabaseType from "better-sqlite3";
 import { type Bucket, type HistoryStore, type Mark, type Reading, SCHEMA } from "./history.js";
+
+/** Rows per transaction: a few milliseconds of the event loop each. */
+const CHUNK_ROWS = 500;
+const yieldToEvents = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export async function openSqliteStore(file: string): Promise<HistoryStore> {
 	const { default: Database } = await import("better-sqlite3");
@@ -42,7 +47,11 @@ export async function openSqliteStore(file: string): Promise<HistoryStore> {
 	return {
 		description: `the SQLite file ${file}`,
 		async write(readings, rows) {
-			write(readings, rows);
+			for (let start = 0; start < readings.length || start < rows.length; start += CHUNK_ROWS) {
+				if (start > 0)
+					await yieldToEvents();
+				write(readings.slice(start, start + CHUNK_ROWS), rows.slice(start, start + CHUNK_ROWS));
+			}
 		},
 		async buckets(device, from, to, step) {
 			return buckets.all({ device, from, to, step }) as Bucket[];
