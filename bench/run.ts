@@ -5,18 +5,14 @@
  * BENCH_STEPS (reaction steps per configuration, default 200) and BENCH_FLEETS (comma-separated
  * fleet sizes) shorten a run.
  */
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { mosquittoPath, mosquittoVersion, startMosquitto } from "../test/support/brokers.js";
 import { capacity } from "./capacity.js";
+import { Report, ms } from "./report.js";
 import { type ReactionConfig, type ReactionResult, reaction } from "./reaction.js";
 import { startup } from "./startup.js";
 import { compressedDay, steadyHour, steadyRoom } from "./steady.js";
 import { xsMemory } from "./xs.js";
-
-const FILE = "docs/BENCHMARKS.md";
-const BEGIN = "<!-- npm run bench: begin -->";
-const END = "<!-- npm run bench: end -->";
 
 const steps = Number(process.env.BENCH_STEPS ?? 200);
 const fleets = (process.env.BENCH_FLEETS ?? "5000,10000,20000,30000,40000,60000").split(",").map(Number);
@@ -26,12 +22,8 @@ if (!mosquittoPath()) {
 	process.exit(2);
 }
 
-const lines: string[] = [];
-const say = (line = "") => {
-	lines.push(line);
-	console.log(line);
-};
-const ms = (value: number) => (Number.isFinite(value) ? value.toFixed(1) : "n/a");
+const report = new Report("npm run bench");
+const { say } = report;
 const mosquitto = mosquittoVersion();
 
 say("## Nightlight and a lesson-style baseline, side by side");
@@ -150,12 +142,4 @@ say();
 const median = startupTimes[Math.floor(startupTimes.length / 2)] ?? NaN;
 say(`Node: from spawning \`nightlight device\` to its first reading at a subscriber, ${startupTimes.length} runs: median ${ms(median)} ms (min ${ms(startupTimes[0] ?? NaN)}, max ${ms(startupTimes[startupTimes.length - 1] ?? NaN)}). XS: evaluating the bundled firmware and starting it until its first reading is published: ${ms(xs.bootMs.ours)} ms in xsnap (the bare loop: ${ms(xs.bootMs.bare)} ms); on a board add the Wi-Fi join and the broker connection.`);
 
-// Write the report into docs/BENCHMARKS.md, keeping the rest of the file.
-const block = `${BEGIN}\n${lines.join("\n")}\n${END}`;
-let text = existsSync(FILE) ? readFileSync(FILE, "utf8") : "# Benchmarks\n\nFigures measured on our machines, each with the command that produced it.\n";
-if (text.includes(BEGIN) && text.includes(END))
-	text = text.slice(0, text.indexOf(BEGIN)) + block + text.slice(text.indexOf(END) + END.length);
-else
-	text = `${text.trimEnd()}\n\n${block}\n`;
-writeFileSync(FILE, text);
-console.log(`\nwritten to ${FILE}`);
+report.write();

@@ -13,20 +13,24 @@ import type { ReportOptions } from "../src/filters.js";
 import { DEFAULT_OUTBOX_LIMITS } from "../src/outbox.js";
 import type { Log, LogLevel } from "../src/ports.js";
 import { DEFAULT_RULE, checkRule } from "../src/rule.js";
-import { type NodeDevice, startNodeDevice } from "../hosts/node/device.js";
+import { isConsoleCommand } from "../src/config.js";
+import { type ManagedDevice, startManagedDevice } from "../hosts/node/settings.js";
 import { defaultDeviceId } from "../hosts/node/identity.js";
 import { nodeClock } from "../runtime/node/clock.js";
 import { LOG_LEVELS, consoleLog } from "../runtime/node/log.js";
-import { type BrokerOptions, checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
+import { DEFAULT_KEEPALIVE_SECONDS, checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
 import { parseLevel } from "../hosts/node/sensor.js";
 import { apiTokenProblem, isLoopback } from "../server/auth.js";
 import { type HttpApi, type SimulatedSensor, startHttpApi } from "../server/http.js";
+import { DEFAULT_FORGET_AFTER_MS, formatDuration } from "../server/forgetting.js";
 import { startNodeServer } from "../server/node.js";
+import { DEFAULT_MAX_STREAMS } from "../server/sse.js";
 import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
 import { DEFAULT_HA_PREFIX, checkPrefix } from "../server/discovery.js";
 import { DEFAULT_RETENTION_DAYS } from "../server/history.js";
 import { type Integrations, dbProblem, openIntegrations } from "../server/integrations.js";
 import { BrokerError, listenProblem, startBroker } from "./broker.js";
+import { describeReport, parseAssignments, requestConfig } from "./config.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
 
 const LOG_OPTION: OptionSpec = { name: "log-level", kind: "string", choices: LOG_LEVELS, default: "info", help: "how much to log" };
@@ -39,6 +43,8 @@ const CONNECTION_OPTIONS: OptionSpec[] = [
 	{ name: "pin", kind: "string", value: "sha256/BASE64", help: "accept the broker only if its certificate chain holds a certificate with this SHA-256 fingerprint (comma-separated for several)" },
 	{ name: "servername", kind: "string", value: "NAME", help: "the name the broker's certificate must carry, when it is not the broker URL's host" },
 ];
+
+const KEEPALIVE_OPTION: OptionSpec = { name: "keepalive", kind: "integer", min: 1, max: 65535, default: DEFAULT_KEEPALIVE_SECONDS, value: "SECONDS", help: "MQTT keep-alive: a link silent for 1.5 times this is taken for dead and reconnected" };
 
 const DEVICE_OPTIONS: OptionSpec[] = [
 	{ name: "id", kind: "string", value: "ID", help: "device id, one topic level (default: from this machine's MAC address)" },
@@ -60,11 +66,12 @@ const RULE_OPTIONS: OptionSpec[] = [
 	{ name: "hysteresis", kind: "integer", min: 0, max: 1023, default: DEFAULT_RULE.hysteresis, help: "the LED goes off again at threshold + hysteresis" },
 ];
 
+const STATE_OPTION: OptionSpec = { name: "state-dir", kind: "string", value: "DIR", default: DEFAULT_STATE_DIR, help: "folder where the server's overrides and the device's settings are kept across restarts" };
+
 const SHARE_OPTION: OptionSpec = { name: "share", kind: "string", value: "GROUP", help: "split the fleet with the other servers of this group (MQTT shared subscriptions, checked at start: Mosquitto 2, EMQX, HiveMQ; not the embedded broker)" };
 
 const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "groups", kind: "string", value: "FILE", help: "JSON file of groups: sensors that decide together for the LEDs they name (see docs/fleet.md); without it each device decides alone" },
-	{ name: "state-dir", kind: "string", value: "DIR", default: DEFAULT_STATE_DIR, help: "folder where the overrides are kept across restarts" },
 	{ name: "http-port", kind: "integer", min: 0, max: 65535, default: 8080, help: "port of the dashboard and the HTTP API (0: any free port)" },
 	{ name: "http-listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the dashboard and the HTTP API listen on; 0.0.0.0 opens them to your network: set --api-token too" },
 	{ name: "api-token", kind: "string", value: "TOKEN", secret: true, refuseEmpty: true, check: apiTokenProblem, help: "token that changes through the HTTP API need (Authorization: Bearer TOKEN), at least 16 characters; reading stays open; never logged" },
@@ -73,6 +80,8 @@ const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "history-days", kind: "number", min: 0.01, max: 3650, default: DEFAULT_RETENTION_DAYS, help: "days of history kept; older rows are deleted every hour" },
 	{ name: "ha-prefix", kind: "string", value: "PREFIX", default: DEFAULT_HA_PREFIX, check: checkPrefix, help: "Home Assistant's MQTT discovery prefix, under which every device is announced" },
 	{ name: "no-ha", kind: "flag", default: false, help: "announce nothing to Home Assistant" },
+	{ name: "max-streams", kind: "integer", min: 1, default: DEFAULT_MAX_STREAMS, help: "live event streams (dashboards) open at once, at most; one more is answered 503" },
+	{ name: "forget-after", kind: "duration", value: "DURATION", min: 1_000, default: formatDuration(DEFAULT_FORGET_AFTER_MS), show: (ms) => formatDuration(Number(ms)), help: "forget a device not heard for this long (30d, 12h, 90s or ms): dropped from the server and the API, its retained command cleared" },
 ];
 
 const LISTEN_OPTIONS: OptionSpec[] = [
@@ -97,19 +106,19 @@ const COMMANDS: Record<string, Command> = {
 	up: {
 		usage: "nightlight up [options]",
 		summary: "Runs the whole nightlight on this machine: an MQTT broker, the server and one simulated device.\nType a light level 0..1023 and Enter to change the simulated light.\nIts broker speaks MQTT 3.1 and 3.1.1 only, with no shared subscriptions: for MQTT 5 clients or\nservers that share the fleet, run Mosquitto 2 (or another broker) with nightlight server and device.",
-		options: [...LISTEN_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, ...SERVER_OPTIONS, LOG_OPTION],
+		options: [...LISTEN_OPTIONS, ...DEVICE_OPTIONS, KEEPALIVE_OPTION, ...RULE_OPTIONS, ...SERVER_OPTIONS, STATE_OPTION, LOG_OPTION],
 		run: runUp,
 	},
 	device: {
 		usage: "nightlight device [options]",
-		summary: "Runs one simulated nightlight device against a broker.\nType a light level 0..1023 and Enter to change the simulated light.\nIts --threshold and --hysteresis are the rule it runs itself in local mode.",
-		options: [...CONNECTION_OPTIONS, ...DEVICE_OPTIONS, ...RULE_OPTIONS, LOG_OPTION],
+		summary: "Runs one simulated nightlight device against a broker.\nType a light level 0..1023 and Enter to change the simulated light, or a console command\n(help, show, set KEY VALUE, unset KEY, reboot, factory-reset) to change its settings, which it\nkeeps in --state-dir and also takes over MQTT (<id>/config/set, or nightlight config).\nIts --threshold and --hysteresis are the rule it runs itself in local mode.",
+		options: [...CONNECTION_OPTIONS, KEEPALIVE_OPTION, ...DEVICE_OPTIONS, ...RULE_OPTIONS, STATE_OPTION, LOG_OPTION],
 		run: runDevice,
 	},
 	server: {
 		usage: "nightlight server [options]",
 		summary: "Runs the nightlight server: reads every device's telemetry and commands its LED.",
-		options: [...CONNECTION_OPTIONS, ...RULE_OPTIONS, SHARE_OPTION, ...SERVER_OPTIONS, LOG_OPTION],
+		options: [...CONNECTION_OPTIONS, KEEPALIVE_OPTION, ...RULE_OPTIONS, SHARE_OPTION, ...SERVER_OPTIONS, STATE_OPTION, LOG_OPTION],
 		run: runServer,
 	},
 	broker: {
@@ -127,6 +136,7 @@ commands:
   device   one simulated device against a broker
   server   the server that commands every device
   broker   a small MQTT broker for a lab
+  config   show or change a running device's settings over MQTT
 
 Run nightlight <command> --help for its options.
 `;
@@ -137,9 +147,11 @@ async function main(argv: string[]): Promise<number> {
 		process.stdout.write(GENERAL_HELP);
 		return name === undefined ? 2 : 0;
 	}
+	if (name === "config")
+		return runConfig(rest);
 	const command = COMMANDS[name];
 	if (!command) {
-		process.stderr.write(`nightlight: unknown command ${JSON.stringify(name)}; expected up, device, server or broker\n`);
+		process.stderr.write(`nightlight: unknown command ${JSON.stringify(name)}; expected up, device, server, broker or config\n`);
 		return 2;
 	}
 	let values: Values & { help?: boolean };
@@ -200,6 +212,56 @@ async function main(argv: string[]): Promise<number> {
 			running.stop().then(() => resolve(2), () => resolve(2));
 		});
 	});
+}
+
+const CONFIG_OPTIONS: OptionSpec[] = [
+	...CONNECTION_OPTIONS,
+	{ name: "timeout-ms", kind: "integer", min: 100, default: 10_000, help: "how long to wait for the device's answer" },
+];
+
+/** `nightlight config <id> [KEY=VALUE ...]`: one request, one answer, then exit. */
+async function runConfig(argv: string[]): Promise<number> {
+	const usage = "nightlight config <id> [KEY=VALUE ...] [options]";
+	const summary = "Shows a running device's settings, or changes them: threshold=250 sets one, threshold= unsets the\nstored value. The device checks the whole change, applies what it can at once, keeps it, and answers;\nsettings that need a restart say so. The settings are listed in README.md.";
+	const positionals: string[] = [];
+	let values: Values & { help?: boolean };
+	let change: ReturnType<typeof parseAssignments>;
+	let id: string;
+	try {
+		values = parseOptions(CONFIG_OPTIONS, argv, process.env, positionals);
+		if (values.help) {
+			process.stdout.write(helpText(usage, summary, CONFIG_OPTIONS));
+			return 0;
+		}
+		checkValues(values);
+		const [first, ...pairs] = positionals;
+		if (first === undefined)
+			throw new ConfigError("which device? nightlight config <id> [KEY=VALUE ...]");
+		id = first;
+		change = parseAssignments(pairs);
+	}
+	catch (error) {
+		return configFailure("config", error);
+	}
+	try {
+		const { report, changed } = await requestConfig({
+			url: values.broker as string,
+			username: values.username as string | undefined,
+			password: values.password as string | undefined,
+			caFile: values.ca as string | undefined,
+			id,
+			change,
+			timeoutMs: values["timeout-ms"] as number,
+		});
+		process.stdout.write(describeReport(id, report, changed).join("\n") + "\n");
+		return Object.keys(report.refused ?? {}).length ? 1 : 0;
+	}
+	catch (error) {
+		if (error instanceof ConfigError)
+			return configFailure("config", error);
+		process.stderr.write(`nightlight config: ${messageOf(error)}\n`);
+		return 1;
+	}
 }
 
 function configFailure(name: string, error: unknown): number {
@@ -294,23 +356,17 @@ function reportOf(values: Values): Partial<ReportOptions> {
 	};
 }
 
-/** How the device or the server reaches the broker, from the connection options. */
-function brokerOf(values: Values, url: string): BrokerOptions {
-	return {
+function startDevice(values: Values, log: Log, url: string): ManagedDevice {
+	const id = (values.id as string | undefined) ?? defaultDeviceId();
+	const node = startManagedDevice({
+		id,
 		url,
 		username: values.username as string | undefined,
 		password: values.password as string | undefined,
 		caFile: values.ca as string | undefined,
 		pin: values.pin as string | undefined,
 		servername: values.servername as string | undefined,
-	};
-}
-
-function startDevice(values: Values, log: Log, url: string): NodeDevice {
-	const id = (values.id as string | undefined) ?? defaultDeviceId();
-	const node = startNodeDevice({
-		id,
-		...brokerOf(values, url),
+		keepaliveSeconds: values.keepalive as number,
 		light: values.light as number,
 		samplePeriodMs: values["sample-ms"] as number,
 		report: reportOf(values),
@@ -322,25 +378,32 @@ function startDevice(values: Values, log: Log, url: string): NodeDevice {
 			if (event.type === "telemetry")
 				log("info", "device", `sent ${JSON.stringify({ light: event.light })} to ${id}/telemetry`);
 		},
-	});
-	readLightFromStdin(node, log);
+	}, values["state-dir"] as string | undefined, log);
+	readStdin(node, log);
 	return node;
 }
 
-function readLightFromStdin(node: NodeDevice, log: Log): void {
+/** Light levels and console commands, typed on stdin. */
+function readStdin(managed: ManagedDevice, log: Log): void {
 	if (process.stdin.destroyed)
 		return;
 	const lines = createInterface({ input: process.stdin, terminal: false });
 	lines.on("line", (line) => {
+		const text = line.trim();
+		if (/^[a-z?]/i.test(text) && isConsoleCommand(text)) {
+			for (const answer of managed.command(text))
+				process.stdout.write(answer + "\n");
+			return;
+		}
 		try {
 			const level = parseLevel(line);
 			if (level === undefined)
 				return;
-			node.sensor.set(level);
+			managed.node.sensor.set(level);
 			log("info", "device", `light set to ${level}`);
 		}
 		catch (error) {
-			log("warn", "device", messageOf(error));
+			log("warn", "device", `${messageOf(error)}, or a command: type help`);
 		}
 	});
 	lines.on("error", () => undefined);
@@ -383,11 +446,18 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 	let node: ReturnType<typeof startNodeServer>;
 	try {
 		node = startNodeServer({
-			...brokerOf(values, url),
+			url,
+			username: values.username as string | undefined,
+			password: values.password as string | undefined,
+			caFile: values.ca as string | undefined,
+			pin: values.pin as string | undefined,
+			servername: values.servername as string | undefined,
+			keepaliveSeconds: values.keepalive as number,
 			rule,
 			share: values.share as string | undefined,
 			groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],
 			stateDir: values["state-dir"] as string,
+			forgetAfterMs: values["forget-after"] as number,
 			log,
 			notDevices: extras.notDevices,
 			onEvent: (event) => {
@@ -415,6 +485,7 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 			brokerUp: () => node.client.connected,
 			staticDirs: [DASHBOARD_DIR],
 			handlers,
+			maxStreams: values["max-streams"] as number,
 			...(apiToken === undefined ? {} : { apiToken }),
 		});
 	}
@@ -438,7 +509,7 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 
 async function runDevice(values: Values, log: Log): Promise<Running> {
 	const node = startDevice(values, log, values.broker as string);
-	process.stdout.write(`device ${node.device.id} → ${redactUrl(values.broker as string)}; type a light level 0..1023 and Enter to change it\n`);
+	process.stdout.write(`device ${node.node.device.id} → ${redactUrl(String(node.settings.values.broker))}; type a light level 0..1023 and Enter to change it, or help for the console\n`);
 	return node;
 }
 
@@ -472,11 +543,13 @@ async function runUp(values: Values, log: Log, fatal: (message: string) => void)
 	const { threshold, hysteresis } = values;
 	const simulated = new Map<string, SimulatedSensor>();
 	let server: (Running & { http: HttpApi }) | undefined;
-	let device: NodeDevice | undefined;
+	let device: ManagedDevice | undefined;
 	try {
 		server = await startServer(values, log, local, fatal, simulated);
-		device = startDevice({ ...values, id }, log, local);
-		simulated.set(id, device.sensor);
+		const managed = startDevice({ ...values, id }, log, local);
+		device = managed;
+		// The sensor of whichever device runs now: a reboot from the console starts a new one.
+		simulated.set(id, { set: (level) => managed.node.sensor.set(level) });
 	}
 	catch (error) {
 		await server?.stop();

@@ -4,12 +4,14 @@
  * is a ConfigError naming the option and what it accepts; the CLI exits with code 2 on it.
  */
 import { parseArgs } from "node:util";
+import { parseDuration } from "../server/forgetting.js";
 
 export class ConfigError extends Error {
 	override name = "ConfigError";
 }
 
-type Kind = "string" | "integer" | "number" | "flag";
+/** A duration is given as "30d", "12h", "15m", "90s", "500ms" or bare milliseconds, and read as ms. */
+type Kind = "string" | "integer" | "number" | "duration" | "flag";
 
 export interface OptionSpec {
 	/** The flag without dashes, e.g. "broker". */
@@ -38,8 +40,11 @@ export function envName(name: string): string {
 	return "NIGHTLIGHT_" + name.toUpperCase().replaceAll("-", "_");
 }
 
-/** Parses argv (without the command) against the specs; env gives the fallbacks. */
-export function parseOptions(specs: OptionSpec[], argv: string[], env: NodeJS.ProcessEnv): Values & { help?: boolean } {
+/**
+ * Parses argv (without the command) against the specs; env gives the fallbacks. Arguments that
+ * are not options go to `positionals` when the command takes some, and are refused otherwise.
+ */
+export function parseOptions(specs: OptionSpec[], argv: string[], env: NodeJS.ProcessEnv, positionals?: string[]): Values & { help?: boolean } {
 	const options: Record<string, { type: "string" | "boolean" }> = { help: { type: "boolean" } };
 	for (const spec of specs)
 		options[spec.name] = { type: spec.kind === "flag" ? "boolean" : "string" };
@@ -50,7 +55,9 @@ export function parseOptions(specs: OptionSpec[], argv: string[], env: NodeJS.Pr
 	catch (error) {
 		throw new ConfigError(((error as Error).message.split("\n")[0] ?? "bad arguments").replace(/^Unknown option/, "unknown option"));
 	}
-	if (parsed.positionals.length)
+	if (positionals)
+		positionals.push(...parsed.positionals);
+	else if (parsed.positionals.length)
 		throw new ConfigError(`unexpected argument ${JSON.stringify(parsed.positionals[0])}`);
 	const values: Values & { help?: boolean } = {};
 	if (parsed.values.help)
@@ -65,7 +72,7 @@ export function parseOptions(specs: OptionSpec[], argv: string[], env: NodeJS.Pr
 			source = envName(spec.name);
 		}
 		if (raw === undefined) {
-			values[spec.name] = spec.default;
+			values[spec.name] = spec.kind === "duration" && spec.default !== undefined ? convert(spec, String(spec.default), "the default") : spec.default;
 			continue;
 		}
 		values[spec.name] = convert(spec, raw, source);
@@ -91,6 +98,12 @@ function convert(spec: OptionSpec, raw: string | boolean, source: string): strin
 		if (problem !== undefined)
 			throw new ConfigError(`${source} ${problem}`);
 		return text;
+	}
+	if (spec.kind === "duration") {
+		const ms = parseDuration(text);
+		if (ms === undefined || (spec.min !== undefined && ms < spec.min))
+			throw new ConfigError(`${source} must be a duration such as 30d, 12h, 15m or 90s (or milliseconds)${spec.min === undefined ? "" : `, at least ${spec.min} ms`}, got ${JSON.stringify(text)}`);
+		return ms;
 	}
 	const number = Number(text.trim());
 	const what = spec.kind === "integer" ? "an integer" : "a number";

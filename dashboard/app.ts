@@ -3,9 +3,12 @@
  * availability, a chart of the light over the last minutes with the threshold line, override
  * buttons, and for devices simulated by `nightlight up` a light slider. Live updates come as
  * server-sent events from /api/events; an EventSource reconnects by itself after a restart, and
- * on every (re)connection the page reloads the whole picture from the JSON API. Each chart opens
- * with the server's history of the chosen window (the last 3 hours unless the header says
- * otherwise), so it shows the past after a reload or a server restart; a link downloads it as CSV.
+ * on every (re)connection the page reloads the whole picture from the JSON API, following the
+ * pages of /api/devices. Events that ask for a reload while one runs get one more after it, not
+ * one each. A stream the server refuses (too many dashboards open) is tried again later.
+ * Each chart opens with the server's history of the chosen window (the last 3 hours unless the
+ * header says otherwise), so it shows the past after a reload or a server restart; a link
+ * downloads it as CSV.
  * When the server has an API token, a change it refuses (401, 403) asks for the token, keeps it
  * in localStorage and tries once more; `#token=…` in the address gives it once, then leaves the
  * address bar. Reading needs no token.
@@ -14,6 +17,7 @@ import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
 
 const TOKEN_KEY = "nightlight.apiToken";
+const REFUSED_RETRY_MS = 30_000;
 const WINDOW_KEY = "nightlight.window";
 /** The chart windows offered, in seconds; the default is the last 3 hours. */
 const WINDOWS_S: Record<string, number> = { "15 min": 15 * 60, "3 h": 3 * 3600, "24 h": 24 * 3600, "7 days": 7 * 24 * 3600 };
@@ -200,7 +204,7 @@ function card(key: string, kind: "device" | "group", id: string, simulated: bool
 		button.dataset.testid = `mode-${key}-${mode}`;
 		button.addEventListener("click", () => {
 			const request = mode === "auto" ? api("DELETE", `/api/overrides/${kind}/${encodeURIComponent(id)}`).catch(() => undefined) : api("PUT", `/api/overrides/${kind}/${encodeURIComponent(id)}`, { mode });
-			request.then(refresh, (error: Error) => error instanceof TokenError || alert(error.message));
+			request.then(requestRefresh, (error: Error) => error instanceof TokenError || alert(error.message));
 		});
 		buttons.set(mode, button);
 		row.append(button);
@@ -310,10 +314,49 @@ function setMode(item: Card, mode: string): void {
 		button.classList.toggle("active", name === mode);
 }
 
+/** Every device, page by page. */
+async function allDevices(): Promise<DeviceView[]> {
+	const devices: DeviceView[] = [];
+	for (let after: string | null = null; ;) {
+		const page = await api("GET", `/api/devices${after === null ? "" : `?after=${encodeURIComponent(after)}`}`) as { devices: DeviceView[]; next: string | null };
+		devices.push(...page.devices);
+		if (page.next === null)
+			return devices;
+		after = page.next;
+	}
+}
+
+let refreshing: Promise<void> | undefined;
+let refreshAgain = false;
+
+/** Reloads the picture: at once, or after the reload under way when one is. */
+function requestRefresh(): void {
+	if (refreshing) {
+		refreshAgain = true;
+		return;
+	}
+	refreshing = refresh().catch(() => undefined).finally(() => {
+		refreshing = undefined;
+		if (refreshAgain) {
+			refreshAgain = false;
+			requestRefresh();
+		}
+	});
+}
+
+function forget(key: string): void {
+	const item = cards.get(key);
+	if (!item)
+		return;
+	item.chart.destroy();
+	item.root.remove();
+	cards.delete(key);
+}
+
 async function refresh(): Promise<void> {
 	const asked = performance.now();
-	const [{ devices }, { groups }, listed] = await Promise.all([
-		api("GET", "/api/devices") as Promise<{ devices: DeviceView[] }>,
+	const [devices, { groups }, listed] = await Promise.all([
+		allDevices(),
 		api("GET", "/api/groups") as Promise<{ groups: GroupView[] }>,
 		api("GET", "/api/overrides") as Promise<{ overrides: Override[] }>,
 	]);
@@ -328,6 +371,12 @@ async function refresh(): Promise<void> {
 		if (item.times.length === 0 && group.light !== null)
 			point(`group-${group.name}`, group.light, Date.now());
 		redraw(item);
+	}
+	// A device the server forgot while this page was not listening.
+	const listedKeys = new Set(devices.map((device) => `device-${device.id}`));
+	for (const key of [...cards.keys()]) {
+		if (key.startsWith("device-") && !listedKeys.has(key))
+			forget(key);
 	}
 	for (const device of devices) {
 		const item = card(`device-${device.id}`, "device", device.id, device.simulated);
@@ -354,15 +403,22 @@ function live(): void {
 	source.addEventListener("open", () => {
 		link.textContent = "live";
 		link.className = "";
-		refresh().catch(() => undefined);
+		requestRefresh();
 		// Back after a restart: what happened meanwhile is in the history.
 		for (const item of cards.values())
 			loadHistory(item).catch(() => undefined);
 		checkAuth().catch(() => undefined);
 	});
 	source.addEventListener("error", () => {
-		link.textContent = "reconnecting…";
 		link.className = "down";
+		if (source.readyState !== EventSource.CLOSED) {
+			link.textContent = "reconnecting…";
+			return;
+		}
+		// Refused, not lost: the EventSource gives up, so the page tries again later.
+		link.textContent = `live updates refused (too many dashboards open?); trying again in ${REFUSED_RETRY_MS / 1000} s`;
+		source.close();
+		setTimeout(live, REFUSED_RETRY_MS);
 	});
 	const on = (type: string, handle: (data: Record<string, unknown>) => void) => source.addEventListener(type, (event) => {
 		try {
@@ -375,7 +431,7 @@ function live(): void {
 	on("telemetry", (data) => {
 		const key = `device-${String(data.id)}`;
 		if (!cards.has(key)) {
-			refresh().catch(() => undefined);
+			requestRefresh();
 			return;
 		}
 		point(key, data.light as number, data.at as number);
@@ -388,10 +444,12 @@ function live(): void {
 			setLamp(item, data.led_on as boolean);
 		}
 		// The device may have come back to the decision (or left it): the drift mark follows.
-		refresh().catch(() => undefined);
+		requestRefresh();
 	});
-	for (const type of ["command", "availability", "overrides"])
-		on(type, () => refresh().catch(() => undefined));
+	on("forgotten", (data) => forget(`device-${String(data.id)}`));
+	// A burst the server did not stream ("overflow"): the API has the picture.
+	for (const type of ["command", "availability", "overrides", "overflow"])
+		on(type, requestRefresh);
 }
 
 // The chart's "now" moves even when no reading comes.
@@ -422,5 +480,5 @@ windowChoice.addEventListener("change", () => {
 		loadHistory(item).catch(() => undefined);
 });
 tokenFromAddress();
-refresh().catch(() => undefined);
+requestRefresh();
 live();

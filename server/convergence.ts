@@ -50,6 +50,8 @@ export class Convergence {
 	#drifted: (id: string) => boolean;
 	#correct: (id: string) => void;
 	#devices = new Map<string, Tracker>();
+	/** Corrections of devices since forgotten. */
+	#pastCorrections = 0;
 
 	constructor(options: ConvergenceOptions) {
 		this.#clock = options.clock;
@@ -85,10 +87,20 @@ export class Convergence {
 
 	/** Corrections sent, over every device. */
 	get corrections(): number {
-		let total = 0;
+		let total = this.#pastCorrections;
 		for (const tracker of this.#devices.values())
 			total += tracker.corrections;
 		return total;
+	}
+
+	/** The server forgot the device: no more corrections, no count kept. */
+	forget(id: string): void {
+		const tracker = this.#devices.get(id);
+		if (!tracker)
+			return;
+		this.#cancel(tracker);
+		this.#pastCorrections += tracker.corrections;
+		this.#devices.delete(id);
 	}
 
 	stop(): void {

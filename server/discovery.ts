@@ -44,7 +44,7 @@ type LedOption = (typeof LED_OPTIONS)[number];
 export interface DiscoverySource {
 	devices(): DeviceRecord[];
 	device(id: string): DeviceRecord | undefined;
-	overrides(): Override[];
+	override(kind: "device", id: string): Override | undefined;
 	setOverride(override: Override): { ok: true } | { ok: false; error: string };
 	clearOverride(kind: "device", id: string): boolean;
 }
@@ -182,8 +182,8 @@ export class Discovery {
 				this.#enqueue(event.id);
 			break;
 		case "overrides":
-			for (const id of this.#announced.keys())
-				this.#sayLed(id, false);
+			if (event.change.kind === "device" && this.#announced.has(event.change.id))
+				this.#sayLed(event.change.id, false);
 			break;
 		case "forgotten":
 			this.#queue.delete(event.id);
@@ -249,7 +249,7 @@ export class Discovery {
 
 	/** Says the device's override (auto when none), when it changed or `always`. */
 	#sayLed(id: string, always: boolean): void {
-		const override = this.#server.overrides().find((item) => item.kind === "device" && item.id === id);
+		const override = this.#server.override("device", id);
 		const mode: LedOption = override?.mode ?? "auto";
 		if (!always && this.#said.get(id) === mode)
 			return;
@@ -279,7 +279,7 @@ export class Discovery {
 			this.#log("warn", TAG, `${topic}: expected one of ${LED_OPTIONS.join(", ")} for a device this server knows, got ${JSON.stringify(text.ok ? text.value : "(not text)")}`);
 			return;
 		}
-		const current = this.#server.overrides().find((item) => item.kind === "device" && item.id === id);
+		const current = this.#server.override("device", id);
 		this.#log("info", TAG, `Home Assistant sets ${id}'s LED to ${choice}`);
 		if (choice === "auto" && current?.threshold === undefined)
 			this.#server.clearOverride("device", id);

@@ -16,7 +16,6 @@
  */
 import { messageOf } from "../src/errors.js";
 import type { Clock, Log, TimerHandle } from "../src/ports.js";
-import type { Override } from "./overrides.js";
 import type { ServerEvent } from "./types.js";
 
 const TAG = "history";
@@ -93,8 +92,6 @@ export interface HistoryOptions {
 	clock: Clock;
 	log: Log;
 	retentionDays?: number;
-	/** The overrides in force at start: only changes are recorded. */
-	overrides?: Override[];
 	/** Told how long each batch took to write, in ms. */
 	onBatch?: (rows: number, ms: number) => void;
 }
@@ -115,7 +112,6 @@ export class History {
 	#retentionMs: number;
 	#readings: Reading[] = [];
 	#marks: Mark[] = [];
-	#overrides = new Map<string, string>();
 	#writing: Promise<void> | undefined;
 	#flushTimer: TimerHandle | undefined;
 	#pruneTimer: TimerHandle | undefined;
@@ -134,8 +130,6 @@ export class History {
 			throw new RangeError(`history retention must be more than 0 days, got ${days}`);
 		this.#retentionMs = days * DAY_MS;
 		this.#onBatch = options.onBatch;
-		for (const override of options.overrides ?? [])
-			this.#overrides.set(`${override.kind}:${override.id}`, describeOverride(override));
 	}
 
 	get description(): string {
@@ -185,9 +179,12 @@ export class History {
 		case "state":
 			this.#mark(event.id, at, "state", event.led_on ? "on" : "off", event.mode);
 			break;
-		case "overrides":
-			this.#overridesChanged(event.overrides, at);
+		case "overrides": {
+			// One override set or removed (auto); a group's is marked on its aggregate's row.
+			const { kind, id, override } = event.change;
+			this.#mark(kind === "group" ? `group:${id}` : id, at, "override", override?.mode ?? "auto", override?.threshold === undefined ? null : String(override.threshold));
 			break;
+		}
 		default:
 			return;
 		}
@@ -265,26 +262,6 @@ export class History {
 		this.#marks.push({ device, at, kind, value, detail });
 	}
 
-	/** The overrides event lists them all: only those that changed are marks, a removed one as `auto`. */
-	#overridesChanged(overrides: Override[], at: number): void {
-		const now = new Map(overrides.map((override) => [`${override.kind}:${override.id}`, describeOverride(override)]));
-		for (const [key, value] of now) {
-			if (this.#overrides.get(key) !== value)
-				this.#markOverride(key, at, value);
-		}
-		for (const key of this.#overrides.keys()) {
-			if (!now.has(key))
-				this.#markOverride(key, at, "auto");
-		}
-		this.#overrides = now;
-	}
-
-	#markOverride(key: string, at: number, value: string): void {
-		const [kind, id] = [key.slice(0, key.indexOf(":")), key.slice(key.indexOf(":") + 1)];
-		const [mode, threshold] = value.split(" ");
-		this.#mark(kind === "group" ? `group:${id}` : id, at, "override", mode!, threshold ?? null);
-	}
-
 	#dropOldest(count: number): void {
 		const fromReadings = Math.min(count, this.#readings.length);
 		this.#readings.splice(0, fromReadings);
@@ -293,10 +270,6 @@ export class History {
 			this.#log("warn", TAG, `${this.#store.description} cannot keep up: more than ${BUFFER_MAX_ROWS} rows wait; dropping the oldest`);
 		this.stats.rowsDropped += count;
 	}
-}
-
-function describeOverride(override: Override): string {
-	return override.threshold === undefined ? override.mode : `${override.mode} ${override.threshold}`;
 }
 
 /** CSV of the buckets: one line per step, time in ms and ISO 8601. */

@@ -2,19 +2,21 @@
  * The server's HTTP side on Node (node:http, no framework): a JSON API, server-sent events for
  * live updates, and the dashboard's static files.
  *
- *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs, auth, server, servers}
- *   GET    /api/devices                     every device the server knows
+ *   GET    /api/health                      {ok, broker, devices, groups, uptimeMs, auth, server, servers, streams}
+ *   GET    /api/devices?limit=N&after=ID    a page of the devices the server knows, by id, and the `next` cursor
  *   GET    /api/groups                      every configured group and its last decision
  *   GET    /api/overrides                   the overrides in force
  *   PUT    /api/overrides/{device|group}/ID {"mode": "on"|"off"|"auto", "threshold"?: N}
  *   DELETE /api/overrides/{device|group}/ID
  *   POST   /api/devices/ID/light            {"light": 0..1023}, for devices simulated in this process
- *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides
+ *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides, forgotten
  *
  * More routes come as `handlers` (the history, /metrics: server/integrations.ts); each answers its own.
  *
  * A bad request gets a 4xx and {"error": "..."}; a handler that fails gets a 500 and a log line,
- * never a crash. With an API token, every request but GET and HEAD must carry
+ * never a crash. Live events are capped and batched, and slow readers dropped (server/sse.ts).
+ * Each request costs O(its answer): a device's override and group are looked up, not searched.
+ * With an API token, every request but GET and HEAD must carry
  * `Authorization: Bearer <token>`: without it 401, with a wrong one 403. Reading stays open.
  */
 import { createReadStream, statSync } from "node:fs";
@@ -27,10 +29,13 @@ import type { Log } from "../src/ports.js";
 import { BearerCheck } from "./auth.js";
 import { parseOverride } from "./overrides.js";
 import type { Server, ServerEvent } from "./server.js";
+import { EventStreams, type StreamStats } from "./sse.js";
 
 const TAG = "http";
 export const BODY_MAX_BYTES = 4096;
-const SSE_HEARTBEAT_MS = 15_000;
+/** Devices per page of /api/devices: by default, and at most. */
+export const DEVICES_PAGE = 500;
+export const DEVICES_PAGE_MAX = 5_000;
 const MIME: Record<string, string> = {
 	".html": "text/html; charset=utf-8",
 	".js": "text/javascript; charset=utf-8",
@@ -64,6 +69,12 @@ export interface HttpApiOptions {
 	apiToken?: string;
 	/** Routes of other modules, asked in turn after the token check and before the API's own. */
 	handlers?: HttpHandler[];
+	/** Live event streams open at once, at most (server/sse.ts); default 100. */
+	maxStreams?: number;
+	/** A live event stream with more unread bytes than this is closed (server/sse.ts). */
+	maxBufferedBytes?: number;
+	/** Live events past this many bytes in one batch are skipped and counted (server/sse.ts). */
+	maxBatchBytes?: number;
 }
 
 export interface HttpApi {
@@ -73,6 +84,8 @@ export interface HttpApi {
 	auth: boolean;
 	/** Sends a server event to every live-update client. */
 	send(event: ServerEvent): void;
+	/** The live event streams: open, the cap, refused and dropped. */
+	streamStats(): StreamStats;
 	close(): Promise<void>;
 }
 
@@ -87,13 +100,13 @@ class HttpError extends Error {
 export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 	const { server, log } = options;
 	const started = Date.now();
-	const streams = new Set<ServerResponse>();
+	const { maxStreams, maxBufferedBytes, maxBatchBytes } = options;
+	const streams = new EventStreams({ log, ...(maxStreams === undefined ? {} : { maxStreams }), ...(maxBufferedBytes === undefined ? {} : { maxBufferedBytes }), ...(maxBatchBytes === undefined ? {} : { maxBatchBytes }) });
 	const simulated = options.simulated ?? new Map<string, SimulatedSensor>();
 	const bearer = options.apiToken === undefined ? undefined : new BearerCheck(options.apiToken);
 
-	const deviceView = (now: number) => server.devices().map((record) => {
-		const override = server.overrides().find((item) => item.kind === "device" && item.id === record.id);
-		const group = server.groups().find((item) => item.leds.includes(record.id) || item.sensors.includes(record.id));
+	const deviceView = (id: string, now: number) => {
+		const record = server.device(id)!;
 		return {
 			id: record.id,
 			availability: record.availability ?? "unknown",
@@ -104,13 +117,28 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			drifting: record.drift.drifting,
 			corrections: record.drift.corrections,
 			deviceMode: record.mode ?? null,
-			mode: override?.mode ?? "auto",
-			threshold: server.thresholdOf(record.id),
-			group: group?.name ?? null,
+			mode: server.override("device", id)?.mode ?? "auto",
+			threshold: server.thresholdOf(id),
+			group: server.groupOf(id) ?? null,
 			lastSeen: record.lastSeen ?? null,
-			simulated: simulated.has(record.id),
+			simulated: simulated.has(id),
 		};
-	});
+	};
+
+	/** A page of devices after the cursor, and the cursor of the next page (null after the last). */
+	const devicePage = (url: URL) => {
+		const limitText = url.searchParams.get("limit");
+		const limit = limitText === null ? DEVICES_PAGE : Number(limitText);
+		if (!Number.isInteger(limit) || limit < 1 || limit > DEVICES_PAGE_MAX)
+			throw new HttpError(400, `"limit" must be an integer 1..${DEVICES_PAGE_MAX}, got ${JSON.stringify(limitText)}`);
+		const after = url.searchParams.get("after") ?? undefined;
+		if (after !== undefined && !isDeviceId(after))
+			throw new HttpError(400, `"after" must be a device id: the "next" of the previous page, got ${JSON.stringify(after)}`);
+		const ids = server.deviceIds(after, limit + 1);
+		const now = Date.now();
+		const devices = ids.slice(0, limit).map((id) => deviceView(id, now));
+		return { devices, next: ids.length > limit ? ids[limit - 1]! : null };
+	};
 
 	const routes = async (request: IncomingMessage, url: URL): Promise<[number, unknown]> => {
 		let parts: string[];
@@ -129,11 +157,11 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		if (resource === "health" && parts.length === 2) {
 			only("GET");
 			const up = options.brokerUp?.() ?? true;
-			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.devices().length, groups: server.groups().length, uptimeMs: Date.now() - started, auth: bearer !== undefined, server: server.instance, servers: server.servers() }];
+			return [up ? 200 : 503, { ok: up, broker: up ? "up" : "down", devices: server.deviceCount, groups: server.groups().length, uptimeMs: Date.now() - started, auth: bearer !== undefined, server: server.instance, servers: server.servers(), streams: streams.stats }];
 		}
 		if (resource === "devices" && parts.length === 2) {
 			only("GET");
-			return [200, { devices: deviceView(Date.now()) }];
+			return [200, devicePage(url)];
 		}
 		if (resource === "groups" && parts.length === 2) {
 			only("GET");
@@ -149,7 +177,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 					throw new HttpError(400, `kind must be "device" or "group", got ${JSON.stringify(a)}`);
 				if (!server.clearOverride(a, b))
 					throw new HttpError(404, `no override of ${a} ${JSON.stringify(b)}`);
-				return [200, { overrides: server.overrides() }];
+				return [200, { removed: { kind: a, id: b } }];
 			}
 			only("PUT");
 			const parsed = parseOverride(a, b, await readJson(request));
@@ -158,7 +186,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			const result = server.setOverride(parsed.value);
 			if (!result.ok)
 				throw new HttpError(404, result.error);
-			return [200, { override: parsed.value, overrides: server.overrides() }];
+			return [200, { override: server.override(parsed.value.kind, parsed.value.id) }];
 		}
 		if (resource === "devices" && parts.length === 4 && b === "light" && a !== undefined && c === undefined) {
 			only("POST");
@@ -175,14 +203,6 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			return [200, { id: a, light }];
 		}
 		throw new HttpError(404, `no such API: ${method} ${url.pathname}`);
-	};
-
-	const events = (request: IncomingMessage, response: ServerResponse) => {
-		response.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-store", connection: "keep-alive" });
-		// Tell a reconnecting EventSource to come back soon after a server restart.
-		response.write("retry: 1000\n\n");
-		streams.add(response);
-		request.on("close", () => streams.delete(response));
 	};
 
 	const serveStatic = (pathname: string, response: ServerResponse): boolean => {
@@ -274,7 +294,7 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 				reply(405, { error: `${request.method} is not allowed on /api/events; use GET` });
 				return;
 			}
-			events(request, response);
+			streams.open(request, response);
 			return;
 		}
 		if (url.pathname.startsWith("/api/") || url.pathname === "/api") {
@@ -301,11 +321,6 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 			resolve();
 		});
 	});
-	const heartbeat = setInterval(() => {
-		for (const stream of streams)
-			stream.write(": keep-alive\n\n");
-	}, SSE_HEARTBEAT_MS);
-	heartbeat.unref();
 	const address = http.address() as AddressInfo;
 	const host = address.family === "IPv6" ? `[${address.address}]` : address.address;
 	const shown = host === "0.0.0.0" || host === "[::]" ? "127.0.0.1" : host;
@@ -314,18 +329,10 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 		url: `http://${shown}:${address.port}/`,
 		port: address.port,
 		auth: bearer !== undefined,
-		send(event) {
-			if (streams.size === 0)
-				return;
-			const text = `event: ${event.type}\ndata: ${JSON.stringify({ ...event, at: Date.now() })}\n\n`;
-			for (const stream of streams)
-				stream.write(text);
-		},
+		send: (event) => streams.send(event),
+		streamStats: () => streams.stats,
 		close: () => new Promise<void>((resolve) => {
-			clearInterval(heartbeat);
-			for (const stream of streams)
-				stream.end();
-			streams.clear();
+			streams.close();
 			http.close(() => resolve());
 			http.closeAllConnections();
 		}),

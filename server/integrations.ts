@@ -123,7 +123,7 @@ export async function openIntegrations(options: IntegrationsOptions): Promise<In
 		},
 		attach(server, mqtt) {
 			if (store) {
-				history = new History({ store, clock, log, retentionDays: options.historyDays, overrides: server.overrides(), onBatch: (_rows, ms) => metrics?.batchWritten(ms) });
+				history = new History({ store, clock, log, retentionDays: options.historyDays, onBatch: (_rows, ms) => metrics?.batchWritten(ms) });
 				history.start();
 				log("info", TAG, `keeping ${options.historyDays} days of history in ${store.description}`);
 			}

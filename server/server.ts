@@ -9,11 +9,14 @@
  *
  * Each command carries `ts` (when the server decided) and `seq` (per device), so a device can
  * drop stale and duplicate commands; the re-send on (re)connection keeps the original ts and seq.
- * Readings that carry their sample time are taken in sample order: a reading older than the
- * newest one seen, or that same reading again, is out of order or a duplicate and is dropped; a reading taken more than
- * `REPLAY_AGE_MS` ago (a device replaying its outbox after an outage) is recorded but decides
- * nothing, so a replayed burst cannot flap the LED; the device's fresh reading that follows does.
- * A retained reading, delivered when the server subscribes, is the last known value and decides.
+ * No device clock is trusted: a reading is as fresh as the moment this server receives it.
+ * Readings that carry their number (`seq`) are taken in order: that number again is a repeat
+ * (a QoS 1 re-send) and is dropped, and so is a late reading numbered below the newest; a live
+ * reading numbered below the newest means the device restarted, and starts its count again. A
+ * reading marked `replay` (kept by the device through an outage) is recorded but decides
+ * nothing, however young, so a replayed burst cannot flap the LED; the device's fresh reading
+ * that follows does. A retained reading, delivered when the server subscribes, is the last known
+ * value and decides, unless it is a replay: the fresh reading after it is on its way.
  *
  * The decision holds (server/convergence.ts): a device whose `<id>/state` differs from what this
  * server decided and enforces (see #drifted) is commanded again, as a new decision, rate-limited.
@@ -59,9 +62,12 @@ import {
 } from "../src/contract.js";
 import { callSafely, messageOf } from "../src/errors.js";
 import { Link, hashString, subscribeLogged } from "../src/link.js";
+import { LogLimit } from "../src/log-limit.js";
 import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { Convergence } from "./convergence.js";
+import { DeviceIndex } from "./device-index.js";
+import { DEFAULT_FORGET_AFTER_MS, Forgetting } from "./forgetting.js";
 import { ShareProbe } from "./share-probe.js";
 import { type GroupConfig, aggregate } from "./groups.js";
 import { Members, SETTLE_MS, encodeMemberMessage, memberTopic, membersFilter, parseMemberMessage } from "./members.js";
@@ -83,10 +89,6 @@ export type { DeviceRecord, GroupStatus, ServerEvent, ServerOptions, ServerStats
 const TAG = "server";
 /** Every device's retained state: what its LED does and in which mode, for the API. Never shared. */
 const ALL_STATE = "+/state";
-const REJECT_LOG_WINDOW_MS = 10_000;
-const REJECT_LOG_PER_WINDOW = 5;
-/** A reading taken longer ago than this is history, not a reason to switch the LED. */
-export const REPLAY_AGE_MS = 5_000;
 
 /** The will a server's MQTT client must be created with. */
 export function serverWill(): { topic: string; payload: string; qos: 1; retain: true } {
@@ -123,6 +125,10 @@ export class Server {
 	/** Device id → the groups its readings feed; device id → the group that commands its LED. */
 	#sensorOf = new Map<string, GroupRecord[]>();
 	#ledOf = new Map<string, GroupRecord>();
+	/** Device id → the first configured group that names it, for the API. */
+	#groupOf = new Map<string, string>();
+	#index = new DeviceIndex((id) => this.#devices.has(id));
+	#forgetting: Forgetting;
 	#overrides = new Map<string, Override>();
 	/** Overrides removed, by key, with when: so an older copy of one is not taken for news. */
 	#cleared = new Map<string, Stamp & { kind: OverrideKind; id: string }>();
@@ -136,8 +142,7 @@ export class Server {
 	#link: Link;
 	#convergence: Convergence;
 	#running = false;
-	#rejectWindowStart = -Infinity;
-	#rejectLogged = 0;
+	#rejects: LogLimit;
 
 	#onMessage = (topic: string, payload: Payload, packet?: { retain?: boolean }) => this.#message(topic, payload, packet?.retain === true);
 	#onError = (error: Error) => this.#log("debug", TAG, `MQTT: ${error.message}`);
@@ -149,6 +154,7 @@ export class Server {
 		this.#log = options.log;
 		this.#onEvent = options.onEvent;
 		this.#notDevices = new Set(options.notDevices ?? []);
+		this.#rejects = new LogLimit({ clock: options.clock, log: options.log, tag: TAG, what: "messages rejected" });
 		if (options.share !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(options.share))
 			throw new RangeError(`share group must be 1..64 letters, digits, "_", "." or "-", got ${JSON.stringify(options.share)}`);
 		this.#share = options.share;
@@ -164,6 +170,8 @@ export class Server {
 				this.#sensorOf.set(id, [...(this.#sensorOf.get(id) ?? []), group]);
 			for (const id of config.leds)
 				this.#ledOf.set(id, group);
+			for (const id of [...config.leds, ...config.sensors])
+				this.#groupOf.set(id, this.#groupOf.get(id) ?? config.name);
 		}
 		for (const override of options.overrides ?? []) {
 			if (override.kind === "group" && !this.#groups.has(override.id))
@@ -205,6 +213,14 @@ export class Server {
 		if (options.link)
 			linkOptions.policy = options.link;
 		this.#link = new Link(linkOptions);
+		this.#forgetting = new Forgetting({
+			clock: options.clock,
+			log: options.log,
+			afterMs: options.forgetAfterMs ?? DEFAULT_FORGET_AFTER_MS,
+			records: this.#devices,
+			active: () => this.#running && this.#link.state === "up",
+			forget: (id) => this.#forget(id),
+		});
 		this.#convergence = new Convergence({
 			clock: options.clock,
 			drifted: (id) => this.#drifted(id),
@@ -227,13 +243,27 @@ export class Server {
 	}
 
 	get stats(): ServerStats {
-		return { ...this.#stats, corrections: this.#convergence.corrections, connects: this.#link.connects };
+		return { ...this.#stats, corrections: this.#convergence.corrections, connects: this.#link.connects, forgotten: this.#forgetting.forgotten };
 	}
 
 	/** What the server knows of one device. */
 	device(id: string): DeviceRecord | undefined {
 		const record = this.#devices.get(id);
 		return record && { ...record, drift: this.#convergence.drift(id) };
+	}
+
+	get deviceCount(): number {
+		return this.#devices.size;
+	}
+
+	/** Up to `limit` device ids after `after`, in sorted order: a page of the fleet (server/device-index.ts). */
+	deviceIds(after: string | undefined, limit: number): string[] {
+		return this.#index.page(after, limit);
+	}
+
+	/** The name of the first configured group that names the device, as sensor or LED. */
+	groupOf(id: string): string | undefined {
+		return this.#groupOf.get(id);
 	}
 
 	devices(): DeviceRecord[] {
@@ -260,6 +290,12 @@ export class Server {
 
 	overrides(): Override[] {
 		return [...this.#overrides.values()].map((override) => ({ ...override }));
+	}
+
+	/** The override of a device or a group, if any. */
+	override(kind: OverrideKind, id: string): Override | undefined {
+		const override = this.#override(kind, id);
+		return override && { ...override };
 	}
 
 	/** The threshold that decides a device alone: its override's, or the server's. */
@@ -327,7 +363,7 @@ export class Server {
 			this.#overrides.set(key, { ...override });
 			this.#log("info", TAG, `override ${kind} ${id}: ${override.mode}${override.threshold === undefined ? "" : `, threshold ${override.threshold}`}${local ? "" : ` by ${override.by}`}`);
 		}
-		this.#emit({ type: "overrides", overrides: this.overrides() });
+		this.#emit({ type: "overrides", overrides: this.overrides(), change: { kind, id, override: this.override(kind, id) ?? null } });
 		// A device alone is commanded by whichever server hears it: the one that took the change
 		// applies it now, the others when they next decide for the device.
 		if (local || this.#members === undefined || kind === "group" || this.#ledOf.has(id))
@@ -385,6 +421,7 @@ export class Server {
 		this.#mqtt.on("message", this.#onMessage as (topic: string, payload: Payload) => void);
 		this.#mqtt.on("error", this.#onError);
 		this.#link.start();
+		this.#forgetting.start();
 	}
 
 	/** Says `offline` when connected and stops listening. The host ends the client. */
@@ -395,6 +432,7 @@ export class Server {
 		this.#members?.stop();
 		this.#probe?.stop();
 		this.#convergence.stop();
+		this.#forgetting.stop();
 		this.#cancelConfirm();
 		if (this.#link.state === "up")
 			this.#publishStatus("offline");
@@ -507,25 +545,34 @@ export class Server {
 		}
 		const now = this.#clock.now();
 		const record = this.#record(id, now);
-		const { light, ts } = parsed.value;
-		if (ts !== undefined) {
-			const newest = record.sampleTs;
-			// Older than the newest reading, or that very reading again (a QoS 1 redelivery).
-			if (newest !== undefined && (ts < newest || (ts === newest && light === record.light))) {
+		const { light, ts, seq } = parsed.value;
+		// Even retained: the device's fresh reading follows its replay, and decides.
+		const replayed = parsed.value.replay === true;
+		if (seq !== undefined) {
+			const newest = record.readingSeq;
+			// That reading again (a QoS 1 re-send), or a late one; a live reading numbered lower: a restart.
+			if (newest !== undefined && (seq === newest || (seq < newest && replayed))) {
+				this.#stats.outOfOrder++;
+				return;
+			}
+			record.readingSeq = seq;
+		}
+		else if (ts !== undefined) {
+			// A reading without a number (older firmware): only that very reading again is a repeat.
+			if (ts === record.sampleTs && light === record.light) {
 				this.#stats.outOfOrder++;
 				return;
 			}
 			record.sampleTs = ts;
 		}
 		this.#stats.telemetry++;
-		record.light = light;
-		record.lightAt = ts ?? now;
-		const replayed = ts !== undefined && now - ts > REPLAY_AGE_MS && !retained;
 		this.#emit({ type: "telemetry", id, light, replayed });
 		if (replayed) {
 			this.#stats.replayed++;
 			return;
 		}
+		record.light = light;
+		record.lightAt = now;
 		const groups = this.#sensorOf.get(id);
 		if (groups) {
 			for (const group of groups)
@@ -704,6 +751,21 @@ export class Server {
 		this.#emit({ type: "command", id: record.id, led_on: ledOn, reason });
 	}
 
+	/**
+	 * Forgets a device not heard for the forget-after time: its record and drift go, and so does its
+	 * retained command when this server commands it (QoS 0: not queued for a session that is away).
+	 */
+	#forget(id: string): void {
+		const record = this.#devices.get(id)!;
+		const group = this.#ledOf.get(id);
+		if (record.ledOn !== undefined && (group ? this.#owns(group) : this.#remindsDevice(id)))
+			this.#publish(topics.commands(id), "", true, 0);
+		this.#devices.delete(id);
+		this.#index.delete();
+		this.#convergence.forget(id);
+		this.#emit({ type: "forgotten", id });
+	}
+
 	/** Another server's will said offline while this one is alive: the service is still there. */
 	#serverStatus(payload: Payload): void {
 		const parsed = payloadLength(payload) === 0 ? undefined : parseAvailability(payload);
@@ -773,10 +835,10 @@ export class Server {
 		}
 	}
 
-	/** Publishes at QoS 1; a refusal is logged, never thrown. */
-	#publish(topic: string, message: string, retain: boolean): void {
+	/** Publishes (at QoS 1 unless told); a refusal is logged, never thrown. */
+	#publish(topic: string, message: string, retain: boolean, qos: 0 | 1 = 1): void {
 		try {
-			this.#mqtt.publish(topic, message, { qos: 1, retain }, (error) => {
+			this.#mqtt.publish(topic, message, { qos, retain }, (error) => {
 				if (error)
 					this.#log("warn", TAG, `cannot publish ${topic}: ${error.message}`);
 			});
@@ -799,8 +861,9 @@ export class Server {
 	#record(id: string, now: number, seen = true): DeviceEntry {
 		let record = this.#devices.get(id);
 		if (!record) {
-			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, sampleTs: undefined, availability: undefined, lastSeen: undefined, ledState: undefined, mode: undefined };
+			record = { id, light: undefined, lightAt: undefined, ledOn: undefined, decidedAt: undefined, seq: 0, readingSeq: undefined, sampleTs: undefined, availability: undefined, lastSeen: undefined, ledState: undefined, mode: undefined };
 			this.#devices.set(id, record);
+			this.#index.add(id);
 		}
 		if (seen)
 			record.lastSeen = now;
@@ -809,16 +872,7 @@ export class Server {
 
 	#reject(topic: string, reason: string): void {
 		this.#stats.rejected++;
-		const now = this.#clock.now();
-		if (now - this.#rejectWindowStart >= REJECT_LOG_WINDOW_MS) {
-			const unlogged = this.#rejectLogged - REJECT_LOG_PER_WINDOW;
-			if (unlogged > 0)
-				this.#log("warn", TAG, `${unlogged} more messages rejected`);
-			this.#rejectWindowStart = now;
-			this.#rejectLogged = 0;
-		}
-		if (this.#rejectLogged++ < REJECT_LOG_PER_WINDOW)
-			this.#log("warn", TAG, `${topic}: rejected: ${reason}`);
+		this.#rejects.say("warn", `${topic}: rejected: ${reason}`);
 	}
 
 	#emit(event: ServerEvent): void {

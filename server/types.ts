@@ -5,7 +5,7 @@ import type { Clock, Log, MqttClient } from "../src/ports.js";
 import type { RuleOptions } from "../src/rule.js";
 import type { Drift } from "./convergence.js";
 import type { GroupConfig } from "./groups.js";
-import type { Override } from "./overrides.js";
+import type { Override, OverrideKind } from "./overrides.js";
 
 export interface ServerOptions {
 	mqtt: MqttClient;
@@ -23,6 +23,8 @@ export interface ServerOptions {
 	overrides?: Override[];
 	/** With `share`: the broker does not deliver through shared subscriptions (server/share-probe.ts); the host should stop. */
 	onShareProblem?: (problem: string) => void;
+	/** A device not heard for this long is forgotten (server/forgetting.ts); default 30 days. */
+	forgetAfterMs?: number;
 	/** Told about each decision, for a display or a benchmark. A throwing listener is logged. */
 	onEvent?: (event: ServerEvent) => void;
 	/** First topic levels that are not devices though `+/status` matches them, e.g. Home Assistant's `homeassistant/status`. */
@@ -35,9 +37,16 @@ export type ServerEvent =
 	| { type: "availability"; id: string; availability: Availability }
 	| { type: "state"; id: string; led_on: boolean; mode: Mode }
 	| { type: "group"; name: string; light: number | undefined; fresh: number; led_on: boolean | undefined }
-	| { type: "overrides"; overrides: Override[] }
-	/** The server no longer knows the device (not heard from for long): what was kept of it may go. */
+	| { type: "overrides"; overrides: Override[]; change: OverrideChange }
+	/** Not heard for the forget-after time: dropped from the server's memory, its retained command cleared. */
 	| { type: "forgotten"; id: string };
+
+/** One override set (`override`) or removed (`override` null). */
+export interface OverrideChange {
+	kind: OverrideKind;
+	id: string;
+	override: Override | null;
+}
 
 /** What the server knows of a group, for the API. */
 export interface GroupStatus {
@@ -68,7 +77,9 @@ export interface DeviceRecord {
 	/** When that decision was made, and its number for this device. */
 	decidedAt: number | undefined;
 	seq: number;
-	/** The sample time of the newest reading that carried one. */
+	/** The number of the newest reading that carried one (this boot of the device). */
+	readingSeq: number | undefined;
+	/** The sample time of the newest reading that carried one but no number (older firmware). */
 	sampleTs: number | undefined;
 	availability: Availability | undefined;
 	lastSeen: number | undefined;
@@ -90,4 +101,6 @@ export interface ServerStats {
 	corrections: number;
 	rejected: number;
 	connects: number;
+	/** Devices forgotten for not being heard (server/forgetting.ts). */
+	forgotten: number;
 }

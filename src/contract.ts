@@ -60,8 +60,15 @@ export const ALL_COMMANDS = "+/commands";
 export interface Telemetry {
 	/** 0..1023, dark is low. */
 	light: number;
-	/** When the reading was taken, ms since the epoch, if the sender knows. */
+	/** When the reading was taken, ms since the epoch, if the sender knows. For display only: device clocks may be wrong. */
 	ts?: number;
+	/**
+	 * The reading's number since the device started, counting up: the receiver orders readings and
+	 * drops repeats by it, whatever the device's clock says.
+	 */
+	seq?: number;
+	/** True when the reading is sent late (kept through an outage): history, never a reason to switch. */
+	replay?: boolean;
 }
 
 /** What the device should do. `seq` and `ts` are optional and let a device drop stale commands. */
@@ -112,9 +119,27 @@ export function parseTopic(topic: string): { id: string; kind: TopicKind } | und
 }
 
 export function encodeTelemetry(telemetry: Telemetry): string {
-	return telemetry.ts === undefined
-		? `{"light":${telemetry.light}}`
-		: `{"light":${telemetry.light},"ts":${telemetry.ts}}`;
+	let text = `{"light":${telemetry.light}`;
+	if (telemetry.ts !== undefined)
+		text += `,"ts":${telemetry.ts}`;
+	if (telemetry.seq !== undefined)
+		text += `,"seq":${telemetry.seq}`;
+	return text + (telemetry.replay ? `,"replay":true}` : "}");
+}
+
+/** The same encoded reading, marked as sent late; unchanged when it already is. */
+export function markReplay(text: string): string {
+	return text.endsWith(`,"replay":true}`) ? text : text.slice(0, -1) + `,"replay":true}`;
+}
+
+/** The same encoded reading without the mark. */
+export function unmarkReplay(text: string): string {
+	return isReplay(text) ? text.slice(0, -15) + "}" : text;
+}
+
+/** Whether an encoded reading (as encodeTelemetry makes it) is marked as sent late. */
+export function isReplay(text: string): boolean {
+	return text.endsWith(`,"replay":true}`);
 }
 
 export function encodeCommand(command: Command): string {
@@ -134,7 +159,7 @@ export function parseTelemetry(payload: Payload): Parsed<Telemetry> {
 	const object = parseObject(payload, TELEMETRY_MAX_BYTES);
 	if (!object.ok)
 		return object;
-	const { light, ts } = object.value;
+	const { light, ts, seq, replay } = object.value;
 	if (light === undefined)
 		return fail(`"light" is missing`);
 	if (typeof light !== "number" || !Number.isFinite(light))
@@ -146,6 +171,17 @@ export function parseTelemetry(payload: Payload): Parsed<Telemetry> {
 		if (!isTimestamp(ts))
 			return fail(`"ts" must be a time in ms since the epoch, got ${describe(ts)}`);
 		value.ts = ts;
+	}
+	if (seq !== undefined) {
+		if (typeof seq !== "number" || !Number.isSafeInteger(seq) || seq < 0)
+			return fail(`"seq" must be a non-negative integer, got ${describe(seq)}`);
+		value.seq = seq;
+	}
+	if (replay !== undefined) {
+		if (typeof replay !== "boolean")
+			return fail(`"replay" must be true or false, got ${describe(replay)}`);
+		if (replay)
+			value.replay = true;
 	}
 	return { ok: true, value, unknown: unknownKeys(object.value, TELEMETRY_KEYS) };
 }
@@ -207,7 +243,7 @@ export function parseAvailability(payload: Payload): Parsed<Availability> {
 	return fail(`availability must be "online" or "offline", got ${JSON.stringify(text.value.slice(0, 16))}`);
 }
 
-const TELEMETRY_KEYS = ["light", "ts"];
+const TELEMETRY_KEYS = ["light", "ts", "seq", "replay"];
 const COMMAND_KEYS = ["led_on", "seq", "ts"];
 const STATE_KEYS = ["led_on", "mode", "light", "rejected", "dropped"];
 

@@ -4,22 +4,29 @@
  * `<id>/commands`, and keeps `<id>/state` (retained) and `<id>/status` (retained, with an
  * `offline` will) up to date.
  *
- * When the network fails (see link.ts for the reconnection policy):
- * - readings taken while the broker is unreachable go to a bounded outbox and are replayed in
- *   order, each with the time it was taken, once the broker is back; live readings wait behind
- *   them so order holds; a recent replayed reading stands for the present (one reading per
- *   connect), an old one is followed by a fresh reading the minimum gap later;
- * - after `graceMs` without the broker, or with the server's availability at `offline`, the
- *   device runs the rule itself (mode "local" in its state); when the server is back, control
- *   returns to it.
+ * Every reading carries its number (`seq`, counting up from 0 at start) and, where the device
+ * has a time of day, when it was taken (`ts`, for display only). Readings go through a bounded
+ * outbox and leave it only once the broker acknowledged them (QoS 1), a few in flight at a time,
+ * in order; a reading not acknowledged when the link drops stays and is sent again after the
+ * reconnect (a repeat the server recognises by its number).
  *
- * Commands and ghost switching: a command may carry `ts` (when the server decided) and `seq`.
- * The device orders commands by (ts, seq) and drops any that is not newer than the last decision
- * it applied, its own local decisions included: a command retained before an outage can never
- * undo what the device decided during it. Commands are ignored while the server's availability
- * is `offline` (a retained command then predates the outage) and in local mode. A command
- * without `ts` or `seq` comes from a lesson-style server that does not announce itself: it is
- * applied as it comes and, being proof that a server is there, ends local mode.
+ * When the network fails (see link.ts for the reconnection policy):
+ * - what is kept through an outage is sent late, marked `"replay": true`: history, which the
+ *   server records but never decides from, however young it is; after it, at every connect, a
+ *   fresh reading follows, and that one decides;
+ * - after `graceMs` without the broker (counted from the last packet heard from it), or with the
+ *   server's availability at `offline`, the device runs the rule itself (mode "local" in its
+ *   state); when the server is back, control returns to it.
+ *
+ * Commands and ghost switching, without trusting any clock across machines: a command may carry
+ * `ts` (when the server decided, on the server's clock) and `seq`. The device compares commands
+ * only with each other, by (ts, seq), and drops one that is not newer than the newest it has
+ * seen. Once it has decided by itself (local mode), commands that reach it before the server has
+ * had its fresh reading (the retained one, a reminder) are history and are noted, not applied;
+ * the server's answer to that reading is. Commands are also ignored while the server's
+ * availability is `offline` and in local mode. A command without `ts` or `seq` comes from a
+ * lesson-style server that does not announce itself: it is applied as it comes and, being proof
+ * that a server is there, ends local mode.
  *
  * Error policy: bad options throw at construction. Everything at run time (a malformed or
  * oversized command, a publish that fails, a throwing listener) is logged, counted and survived;
@@ -32,11 +39,15 @@ import {
 	type Mode,
 	SERVER_STATUS_TOPIC,
 	type State,
+	type Telemetry,
 	encodeState,
 	encodeTelemetry,
 	isDeviceId,
+	isReplay,
 	isTimestamp,
+	markReplay,
 	parseAvailability,
+	unmarkReplay,
 	parseCommand,
 	topics,
 } from "./contract.js";
@@ -67,13 +78,14 @@ const REJECT_LOG_WINDOW_MS = 10_000;
 const REJECT_LOG_PER_WINDOW = 5;
 /** A change of the rejected counter alone republishes the state after this delay. */
 const STATE_REFRESH_MS = 5_000;
-/** Replayed readings in flight at once, awaiting their acknowledgement. */
-const REPLAY_WINDOW = 8;
+/** Readings in flight at once, awaiting their acknowledgement. */
+const SEND_WINDOW = 8;
 /**
- * A replayed reading taken this recently stands for the present at a reconnect; after an older
- * one a fresh reading follows (the server decides nothing from a reading taken over 5 s ago).
+ * A reading kept through an outage but taken this recently (on the device's own clock) is the
+ * present when the link comes back: it goes as a live reading, and no copy follows (one reading
+ * per connect, at boot too). Anything older goes as a replay, and a fresh reading follows.
  */
-const REPLAY_FRESH_MS = 1_000;
+const PRESENT_MS = 1_000;
 
 export interface DeviceOptions {
 	/** The device id: one topic level, shared with its server. */
@@ -105,8 +117,20 @@ export type DeviceEvent =
 	| { type: "mode"; mode: Mode }
 	| { type: "rejected"; reason: string };
 
+/** The settings a running device takes at once (see Device.configure). */
+export interface LiveSettings {
+	threshold?: number;
+	hysteresis?: number;
+	graceMs?: number;
+	deadband?: number;
+	heartbeatMs?: number;
+	minGapMs?: number;
+}
+
 export interface DeviceStats {
 	samples: number;
+	/** Readings taken to be sent: the next reading's number. */
+	readings: number;
 	telemetrySent: number;
 	replayed: number;
 	queued: number;
@@ -151,13 +175,21 @@ export class Device {
 	#mode: Mode = "remote";
 	#server: Availability | undefined;
 	#troubleSince: number | undefined;
-	/** The newest decision applied, remote or local: commands not newer than it are dropped. */
-	#decidedTs: number | undefined;
-	#decidedSeq: number | undefined;
+	/** The newest command seen, applied or not, by the server's (ts, seq): older ones are dropped. */
+	#newestTs: number | undefined;
+	#newestSeq: number | undefined;
+	/** The device decided by itself and the server has not had a fresh reading since: commands wait. */
+	#ownDecision = false;
 	/** The sample time of the last reading sent or queued: stamps strictly increase. */
 	#stampedTs = 0;
-	/** When the newest reading in the outbox was queued, on the device's clock. */
+	/** The next reading's number. */
+	#readingSeq = 0;
+	/** When the newest reading in the outbox was taken, on the device's clock. */
 	#queuedAt = 0;
+	/** When the broker was last heard from, on the device's clock. */
+	#heardAt: number | undefined;
+	/** The client reports every packet, keep-alive answers included (MQTT.js's `packetreceive`). */
+	#hearsPackets = false;
 	#generation = 0;
 	#inflight = 0;
 	#flushing = false;
@@ -166,7 +198,14 @@ export class Device {
 	#rejectLogged = 0;
 	#unknownLogged: string[] = [];
 
-	#onMessage = (topic: string, payload: Payload) => this.#message(topic, payload);
+	#onMessage = (topic: string, payload: Payload) => {
+		this.#heard();
+		this.#message(topic, payload);
+	};
+	#onPacket = () => {
+		this.#hearsPackets = true;
+		this.#heard();
+	};
 	#onError = (error: Error) => this.#log("debug", TAG, `MQTT: ${error.message}`);
 
 	constructor(options: DeviceOptions) {
@@ -235,6 +274,7 @@ export class Device {
 	get stats(): DeviceStats {
 		return {
 			...this.#stats,
+			readings: this.#readingSeq,
 			queued: this.#outbox.size,
 			dropped: this.#outbox.dropped,
 			peakQueuedBytes: this.#outbox.peakBytes,
@@ -255,6 +295,34 @@ export class Device {
 		};
 	}
 
+	/**
+	 * Takes new live settings (src/settings.ts): the local rule, the grace period and when to
+	 * report. Throws a RangeError, changing nothing, when one is out of range.
+	 */
+	configure(settings: LiveSettings): void {
+		const rule = checkRule({ threshold: settings.threshold ?? this.#rule.threshold, hysteresis: settings.hysteresis ?? this.#rule.hysteresis });
+		const graceMs = settings.graceMs ?? this.#graceMs;
+		if (!(graceMs >= 0))
+			throw new RangeError(`grace period must be 0 ms or more, got ${graceMs}`);
+		const report = { ...this.#report };
+		if (settings.deadband !== undefined)
+			report.deadband = settings.deadband;
+		if (settings.heartbeatMs !== undefined)
+			report.heartbeatMs = settings.heartbeatMs;
+		if (settings.minGapMs !== undefined)
+			report.minGapMs = settings.minGapMs;
+		checkReport(report);
+		this.#rule = rule;
+		this.#graceMs = graceMs;
+		if (report.deadband !== this.#report.deadband || report.heartbeatMs !== this.#report.heartbeatMs || report.minGapMs !== this.#report.minGapMs) {
+			this.#report = report;
+			// A new gate reports the next reading: the server hears the device under its new settings.
+			this.#gate = reportGate(this.#clock, report);
+		}
+		if (this.#mode === "local" && this.#light !== undefined)
+			this.#decideLocally(this.#light);
+	}
+
 	start(): void {
 		if (this.#running)
 			return;
@@ -262,6 +330,7 @@ export class Device {
 		this.#troubleSince = this.#clock.now();
 		this.#writeLed(false);
 		this.#mqtt.on("message", this.#onMessage);
+		this.#mqtt.on("packetreceive", this.#onPacket);
 		this.#mqtt.on("error", this.#onError);
 		this.#sensor.onReadable = () => this.#sample();
 		this.#sampler = this.#clock.setInterval(() => this.#sample(), this.#samplePeriodMs);
@@ -282,7 +351,12 @@ export class Device {
 			this.#publish(this.#topics.status, "offline", true);
 		this.#link.stop();
 		this.#mqtt.off("message", this.#onMessage);
+		this.#mqtt.off("packetreceive", this.#onPacket);
 		this.#mqtt.off("error", this.#onError);
+	}
+
+	#heard(): void {
+		this.#heardAt = this.#clock.now();
 	}
 
 	#connected(): void {
@@ -295,15 +369,18 @@ export class Device {
 		this.#publish(this.#topics.status, "online", true);
 		this.#publishState();
 		this.#emit({ type: "connection", connected: true });
-		// One reading per connect: a recent replayed reading is the message just sent, and the
-		// next one waits for the gate (a change, the heartbeat, the minimum gap). With nothing
-		// replayed the connection gets a fresh reading at once; after an old replay, a fresh one
-		// follows once the minimum gap has passed (-Infinity: no usable reading went out).
-		const size = this.#outbox.size;
-		if (size === 0)
+		// Every connect gets one live reading, after whatever was kept, and that one decides: the
+		// newest kept, if it was taken a moment ago, or else a fresh one.
+		this.#heard();
+		this.#checkControl();
+		const newest = this.#outbox.at(this.#outbox.size - 1);
+		if (newest !== undefined && this.#clock.now() - this.#queuedAt <= PRESENT_MS) {
+			this.#outbox.rewriteNewest(unmarkReplay);
+			this.#gate.accept(lightOf(newest));
+		}
+		else {
 			this.#gate.reset();
-		else
-			this.#gate.accept(this.#clock.now() - this.#queuedAt <= REPLAY_FRESH_MS ? lightOf(this.#outbox.at(size - 1)!) : -Infinity);
+		}
 		this.#flush();
 		this.#sample();
 	}
@@ -311,6 +388,12 @@ export class Device {
 	#disconnected(): void {
 		this.#generation++;
 		this.#inflight = 0;
+		// What was not acknowledged is sent again after the reconnect, late: marked as such.
+		this.#outbox.rewrite(markReplay);
+		// The grace period runs from the last packet heard: a dead link is noticed late. Only a
+		// client that reports every packet says when that was; with another, from now.
+		const now = this.#clock.now();
+		this.#troubleSince = Math.min(this.#troubleSince ?? now, (this.#hearsPackets ? this.#heardAt : undefined) ?? now);
 		if (!this.#running)
 			return;
 		this.#log("warn", TAG, `lost the broker; keeping readings (${this.#outbox.size} queued) and deciding locally after ${this.#graceMs / 1000} s`);
@@ -338,59 +421,79 @@ export class Device {
 		this.#light = light;
 		if (this.#mode === "local")
 			this.#decideLocally(light);
-		if (this.#gate.next(light) === undefined)
-			return;
-		const message = encodeTelemetry(this.#stamp(light));
-		if (this.#link.state === "up" && this.#outbox.size === 0) {
-			// Retained: a subscriber that arrives later (a dashboard, a restarted server) gets the last reading at once.
-			if (this.#publish(this.#topics.telemetry, message, true)) {
-				this.#gate.accept(light);
-				this.#stats.telemetrySent++;
-				this.#emit({ type: "telemetry", light, replayed: false });
-			}
+		if (this.#gate.next(light) === undefined) {
+			// A send that failed without a disconnect is tried again here.
+			if (this.#outbox.size > this.#inflight)
+				this.#flush();
 			return;
 		}
-		this.#outbox.push(message);
-		this.#queuedAt = this.#clock.now();
 		this.#gate.accept(light);
+		// Taken while the link is down: it will be sent late. Taken while up: it is news, even
+		// when it waits behind others in flight.
+		const ts = this.#stamp();
+		const reading: Telemetry = ts === undefined ? { light, seq: this.#readingSeq++ } : { light, ts, seq: this.#readingSeq++ };
+		if (this.#link.state !== "up")
+			reading.replay = true;
+		const dropped = this.#outbox.push(encodeTelemetry(reading));
+		this.#inflight = Math.max(0, this.#inflight - dropped);
+		this.#queuedAt = this.#clock.now();
 		this.#flush();
 	}
 
 	/**
-	 * The reading with its sample time, when the clock is set. Two readings in the same
-	 * millisecond get distinct times, so a receiver can tell a repeat from a new reading.
+	 * A reading's sample time, when the device has a time of day. Two readings in the same
+	 * millisecond get distinct times, for a chart; the reading's number orders them.
 	 */
-	#stamp(light: number): { light: number; ts?: number } {
-		const now = this.#clock.now();
+	#stamp(): number | undefined {
+		const now = this.#clock.wall?.() ?? this.#clock.now();
 		if (!isTimestamp(now))
-			return { light };
+			return undefined;
 		const ts = Math.max(now, this.#stampedTs + 1);
 		this.#stampedTs = ts;
-		return { light, ts };
+		return ts;
 	}
 
-	/** Sends queued readings in order, a few in flight at a time, each removed once acknowledged. */
+	/**
+	 * Sends the outbox in order, a few in flight at a time, each removed once the broker
+	 * acknowledged it. The newest is retained: it is the last known value, which a subscriber that
+	 * arrives later (a dashboard, a restarted server) gets at once.
+	 */
 	#flush(): void {
 		if (this.#flushing)
 			return;
 		this.#flushing = true;
 		try {
-			while (this.#link.state === "up" && this.#inflight < REPLAY_WINDOW && this.#inflight < this.#outbox.size) {
+			while (this.#link.state === "up" && this.#inflight < SEND_WINDOW && this.#inflight < this.#outbox.size) {
 				const message = this.#outbox.at(this.#inflight)!;
 				const generation = this.#generation;
-				// The newest reading is retained, as a live one is: it is the last known value.
 				const newest = this.#inflight === this.#outbox.size - 1;
+				const replayed = isReplay(message);
 				this.#inflight++;
 				const sent = this.#publish(this.#topics.telemetry, message, newest, (error) => {
 					if (generation !== this.#generation)
 						return;
-					this.#inflight--;
-					if (error)
+					if (error) {
+						// Not acknowledged: everything in flight goes again, in order.
+						this.#generation++;
+						this.#inflight = 0;
 						return;
+					}
+					this.#heard();
+					// Dropped meanwhile by the outbox's bound: not at the head any more.
+					if (this.#outbox.at(0) !== message)
+						return;
+					this.#inflight--;
 					this.#outbox.shift();
 					this.#stats.telemetrySent++;
-					this.#stats.replayed++;
-					this.#emit({ type: "telemetry", light: lightOf(message), replayed: true });
+					if (replayed)
+						this.#stats.replayed++;
+					// The server has a fresh reading to decide from: its answer is applied. What the
+					// broker held for this connection (a retained command) came before this
+					// acknowledgement, on the same connection.
+					if (!replayed && this.#mode === "remote")
+						this.#ownDecision = false;
+					if (this.#onEvent)
+						this.#emit({ type: "telemetry", light: lightOf(message), replayed });
 					this.#flush();
 				});
 				if (!sent) {
@@ -428,9 +531,13 @@ export class Device {
 		this.#emit({ type: "mode", mode });
 		if (mode === "local") {
 			// Taking over is a decision: nothing the server said before it may undo it.
-			this.#noteDecision(this.#clock.now(), undefined);
+			this.#ownDecision = true;
 			if (this.#light !== undefined)
 				this.#decideLocally(this.#light);
+		}
+		else {
+			// Handing back: the server gets a fresh reading at once, to decide from.
+			this.#gate.reset();
 		}
 		this.#publishState();
 	}
@@ -439,19 +546,9 @@ export class Device {
 		const on = decide(this.#rule, light, this.#ledOn);
 		if (on === this.#ledOn)
 			return;
-		this.#noteDecision(this.#clock.now(), undefined);
+		this.#ownDecision = true;
 		this.#writeLed(on);
 		this.#publishState();
-	}
-
-	#noteDecision(ts: number | undefined, seq: number | undefined): void {
-		if (ts !== undefined && isTimestamp(ts)) {
-			if (this.#decidedTs === undefined || ts > this.#decidedTs)
-				this.#decidedSeq = undefined;
-			this.#decidedTs = ts;
-		}
-		if (seq !== undefined)
-			this.#decidedSeq = seq;
 	}
 
 	#message(topic: string, payload: Payload): void {
@@ -482,6 +579,9 @@ export class Device {
 	}
 
 	#command(payload: Payload): void {
+		// An empty retained payload clears the topic (a server that forgot this device): no command.
+		if ((typeof payload === "string" ? payload.length : payload.byteLength) === 0)
+			return;
 		const parsed = parseCommand(payload);
 		if (!parsed.ok) {
 			this.#reject(parsed.error);
@@ -501,7 +601,6 @@ export class Device {
 			this.#log("debug", TAG, `command ignored: ${ignored}`);
 			return;
 		}
-		this.#noteDecision(command.ts, command.seq);
 		this.#stats.commandsApplied++;
 		this.#emit({ type: "command", led_on: command.led_on });
 		if (command.led_on === this.#ledOn)
@@ -510,21 +609,31 @@ export class Device {
 		this.#publishState();
 	}
 
+	/** Why a command is not applied, or undefined; a command newer than any seen is noted either way. */
 	#whyIgnore(command: Command): string | undefined {
+		const { ts, seq } = command;
+		if (ts !== undefined || seq !== undefined) {
+			const newestTs = this.#newestTs;
+			const newestSeq = this.#newestSeq;
+			if (ts !== undefined && newestTs !== undefined) {
+				if (ts < newestTs)
+					return `stale (decided at ${ts}, a newer command was decided at ${newestTs})`;
+				if (ts === newestTs && (seq === undefined || newestSeq === undefined || seq <= newestSeq))
+					return "a duplicate";
+			}
+			else if (seq !== undefined && newestSeq !== undefined && seq <= newestSeq)
+				return `out of order (seq ${seq} after ${newestSeq})`;
+			if (ts !== undefined)
+				this.#newestTs = ts;
+			if (seq !== undefined)
+				this.#newestSeq = seq;
+		}
 		if (this.#mode === "local")
 			return "the device is in local mode";
 		if (this.#server === "offline")
 			return "the server is offline, so this command predates its outage";
-		const { ts, seq } = command;
-		const decidedTs = this.#decidedTs;
-		if (ts !== undefined && decidedTs !== undefined) {
-			if (ts < decidedTs)
-				return `stale (decided at ${ts}, a newer decision was made at ${decidedTs})`;
-			if (ts === decidedTs && (seq === undefined || this.#decidedSeq === undefined || seq <= this.#decidedSeq))
-				return "a duplicate";
-		}
-		else if (ts === undefined && seq !== undefined && this.#decidedSeq !== undefined && seq <= this.#decidedSeq)
-			return `out of order (seq ${seq} after ${this.#decidedSeq})`;
+		if (this.#ownDecision)
+			return "the device decided by itself and the server has not had its fresh reading yet";
 		return undefined;
 	}
 

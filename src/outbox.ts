@@ -51,19 +51,46 @@ export class Outbox {
 		return { ...this.#limits };
 	}
 
-	push(entry: string): void {
+	/** Adds an entry; returns how many of the oldest were dropped to keep the bounds. */
+	push(entry: string): number {
 		if (entry.length > this.#limits.maxBytes) {
 			this.#dropped++;
-			return;
+			return 0;
 		}
+		let dropped = 0;
 		this.#entries.push(entry);
 		this.#bytes += entry.length;
 		while (this.size > this.#limits.maxCount || this.#bytes > this.#limits.maxBytes) {
 			this.shift();
 			this.#dropped++;
+			dropped++;
 		}
 		if (this.#bytes > this.#peakBytes)
 			this.#peakBytes = this.#bytes;
+		return dropped;
+	}
+
+	/** Replaces every entry by `change(entry)`, in place: for marking what is kept as sent late. */
+	rewrite(change: (entry: string) => string): void {
+		for (let i = this.#head; i < this.#entries.length; i++) {
+			const entry = this.#entries[i]!;
+			const changed = change(entry);
+			this.#entries[i] = changed;
+			this.#bytes += changed.length - entry.length;
+		}
+		if (this.#bytes > this.#peakBytes)
+			this.#peakBytes = this.#bytes;
+	}
+
+	/** Replaces the newest entry by `change(entry)`. */
+	rewriteNewest(change: (entry: string) => string): void {
+		const last = this.#entries.length - 1;
+		if (last < this.#head)
+			return;
+		const entry = this.#entries[last]!;
+		const changed = change(entry);
+		this.#entries[last] = changed;
+		this.#bytes += changed.length - entry.length;
 	}
 
 	/** The entry `index` places from the oldest. */

@@ -24,6 +24,11 @@ export type TimerHandle = unknown;
 export interface Clock {
 	/** Milliseconds, monotonic enough for periods and timeouts. */
 	now(): number;
+	/**
+	 * The time of day, ms since the epoch, where the platform has one (it may be unset, or wrong):
+	 * used only to stamp readings for display, never to order or time anything. Default: now().
+	 */
+	wall?(): number;
 	setTimeout(callback: () => void, ms: number): TimerHandle;
 	clearTimeout(handle: TimerHandle): void;
 	setInterval(callback: () => void, ms: number): TimerHandle;
@@ -58,7 +63,8 @@ export interface MqttClient {
 	end(force?: boolean, callback?: () => void): unknown;
 	/** Starts a new connection attempt; the core calls it, the client's own reconnection is off. */
 	reconnect(): unknown;
-	on(event: "connect" | "close" | "offline" | "reconnect", listener: () => void): unknown;
+	/** `packetreceive`, where the client reports it (MQTT.js), tells that the broker was heard from. */
+	on(event: "connect" | "close" | "offline" | "reconnect" | "packetreceive", listener: () => void): unknown;
 	on(event: "message", listener: (topic: string, payload: Payload) => void): unknown;
 	on(event: "error", listener: (error: Error) => void): unknown;
 	off(event: string, listener: (...args: never[]) => void): unknown;

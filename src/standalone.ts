@@ -75,6 +75,17 @@ export class Standalone {
 		return { ...this.#stats };
 	}
 
+	/** A new local rule, taken at once (from the settings console); throws a RangeError on a bad one. */
+	configure(rule: RuleOptions): void {
+		this.#rule = checkRule(rule);
+		this.#log("info", TAG, `the LED goes on below ${rule.threshold} and off again at ${rule.threshold + rule.hysteresis}`);
+		if (this.#light !== undefined && this.#sampler !== undefined) {
+			const on = decide(this.#rule, this.#light, this.#ledOn);
+			if (on !== this.#ledOn)
+				this.#write(on, this.#light);
+		}
+	}
+
 	start(): void {
 		if (this.#sampler !== undefined)
 			return;

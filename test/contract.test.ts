@@ -4,6 +4,8 @@ import {
 	decodeUtf8,
 	encodeCommand,
 	encodeTelemetry,
+	isReplay,
+	markReplay,
 	isDeviceId,
 	MAX_PACKET_BYTES,
 	publishPacketBytes,
@@ -60,6 +62,21 @@ describe("telemetry", () => {
 		expect(parseTelemetry(`{"light":1,"ts":1700000000000}`)).toMatchObject({ ok: true, value: { light: 1, ts: 1700000000000 } });
 		expect(parseTelemetry(`{"light":1,"ts":5}`)).toMatchObject({ ok: false });
 		expect(encodeTelemetry({ light: 1, ts: 1700000000000 })).toBe(`{"light":1,"ts":1700000000000}`);
+	});
+	test("a reading's number and its replay mark: encoded, parsed, checked", () => {
+		const text = encodeTelemetry({ light: 7, ts: 1700000000000, seq: 41 });
+		expect(text).toBe(`{"light":7,"ts":1700000000000,"seq":41}`);
+		expect(isReplay(text)).toBe(false);
+		const late = markReplay(text);
+		expect(late).toBe(`{"light":7,"ts":1700000000000,"seq":41,"replay":true}`);
+		expect(markReplay(late)).toBe(late);
+		expect(isReplay(late)).toBe(true);
+		expect(encodeTelemetry({ light: 7, seq: 0, replay: true })).toBe(`{"light":7,"seq":0,"replay":true}`);
+		expect(parseTelemetry(late)).toEqual({ ok: true, value: { light: 7, ts: 1700000000000, seq: 41, replay: true }, unknown: [] });
+		expect(parseTelemetry(`{"light":7,"replay":false}`)).toEqual({ ok: true, value: { light: 7 }, unknown: [] });
+		expect(parseTelemetry(`{"light":7,"seq":-1}`)).toMatchObject({ ok: false, error: expect.stringContaining(`"seq"`) });
+		expect(parseTelemetry(`{"light":7,"seq":1.5}`)).toMatchObject({ ok: false });
+		expect(parseTelemetry(`{"light":7,"replay":"yes"}`)).toMatchObject({ ok: false, error: expect.stringContaining(`"replay"`) });
 	});
 });
 

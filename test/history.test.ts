@@ -38,7 +38,7 @@ function contract(name: string, open: () => Promise<HistoryStore>): void {
 		test("readings and marks come back at the server's time, averaged per step, with CSV", async () => {
 			clock = new FakeClock(T0);
 			lines = [];
-			history = new History({ store, clock, log: (level, _tag, message) => lines.push([level, message]), retentionDays: 7, overrides: [{ kind: "device", id: "a", mode: "off" }] });
+			history = new History({ store, clock, log: (level, _tag, message) => lines.push([level, message]), retentionDays: 7 });
 			history.start();
 			for (let i = 0; i < 10; i++) {
 				history.observe({ type: "telemetry", id: "a", light: 100 + i * 10, replayed: false });
@@ -52,9 +52,9 @@ function contract(name: string, open: () => Promise<HistoryStore>): void {
 			history.observe({ type: "state", id: "a", led_on: true, mode: "local" });
 			clock.advance(1);
 			history.observe({ type: "group", name: "hall", light: 412.5, fresh: 3, led_on: false });
-			// The override of "a" that was in force at start is no news; its removal and a new one are.
-			history.observe({ type: "overrides", overrides: [{ kind: "device", id: "a", mode: "off" }] });
-			history.observe({ type: "overrides", overrides: [{ kind: "device", id: "b", mode: "on", threshold: 200 }] });
+			// The override of "a" removed (back to auto), one of "b" set.
+			history.observe({ type: "overrides", overrides: [], change: { kind: "device", id: "a", override: null } });
+			history.observe({ type: "overrides", overrides: [{ kind: "device", id: "b", mode: "on", threshold: 200 }], change: { kind: "device", id: "b", override: { kind: "device", id: "b", mode: "on", threshold: 200 } } });
 			clock.advance(FLUSH_MS);
 			await settle();
 			await history.flush();

@@ -7,7 +7,8 @@ import type { Override } from "../server/overrides.js";
 import { Server } from "../server/server.js";
 import { FakeClock } from "./support/fake-clock.js";
 import { FakeMqtt } from "./support/fake-mqtt.js";
-import { until } from "./support/wait.js";
+import { SseClient } from "./support/sse.js";
+import { sleep, until } from "./support/wait.js";
 
 const RULE = { threshold: 300, hysteresis: 20 };
 const log: Log = () => undefined;
@@ -154,6 +155,54 @@ describe("the HTTP API", () => {
 		expect(status).toBe(413);
 	});
 
+	test("devices: a device's view takes its own override, its group and its group's threshold", async () => {
+		mqtt.deliver("lone/telemetry", `{"light":900}`);
+		mqtt.deliver("s2/telemetry", `{"light":900}`);
+		mqtt.deliver("l1/telemetry", `{"light":900}`);
+		await call("PUT", "/api/overrides/device/lone", `{"mode":"on","threshold":400}`);
+		await call("PUT", "/api/overrides/group/pitch", `{"mode":"auto","threshold":500}`);
+		const { json } = await call("GET", "/api/devices");
+		expect(json.devices).toEqual([
+			expect.objectContaining({ id: "l1", group: "pitch", mode: "auto", threshold: 500 }),
+			expect.objectContaining({ id: "lone", group: null, mode: "on", threshold: 400, commanded: true }),
+			expect.objectContaining({ id: "s2", group: "pitch", mode: "auto", threshold: 300 }),
+		]);
+	});
+
+	test("devices come in pages: the cursor walks every device once, in id order, while devices come and go", async () => {
+		const ids = Array.from({ length: 1_234 }, (_, n) => `d${String(n).padStart(4, "0")}`);
+		for (const id of [...ids].reverse())
+			mqtt.deliver(`${id}/status`, "online");
+		const seen: string[] = [];
+		let after: string | null = null;
+		for (let pages = 0; ; pages++) {
+			const { status, json } = await call("GET", `/api/devices?limit=100${after === null ? "" : `&after=${after}`}`);
+			expect(status).toBe(200);
+			seen.push(...(json.devices as Array<{ id: string }>).map((device) => device.id));
+			after = json.next as string | null;
+			if (after === null)
+				break;
+			// A device that sorts before the cursor appears between two pages: the walk goes on unharmed.
+			mqtt.deliver(`a${pages}/status`, "online");
+		}
+		expect(seen).toEqual(ids);
+		const first = await call("GET", "/api/devices");
+		expect((first.json.devices as unknown[]).length).toBe(500);
+		expect(first.json.next).toBe("d0487");
+		expect((await call("GET", "/api/devices?after=d1233")).json).toEqual({ devices: [], next: null });
+	});
+
+	test.each([
+		["limit=0", /"limit" must be an integer 1\.\.5000/],
+		["limit=5001", /"limit" must be an integer 1\.\.5000/],
+		["limit=ten", /"limit"/],
+		["after=a%2Fb", /"after" must be a device id/],
+	])("devices?%s → 400 saying what to send", async (query, message) => {
+		const response = await call("GET", `/api/devices?${query}`);
+		expect(response.status).toBe(400);
+		expect(response.json.error).toMatch(message);
+	});
+
 	test("server-sent events carry telemetry, commands and overrides", async () => {
 		const controller = new AbortController();
 		const response = await fetch(new URL("/api/events", api.url), { signal: controller.signal });
@@ -174,6 +223,84 @@ describe("the HTTP API", () => {
 		expect(text).toContain(`event: telemetry\ndata: {"type":"telemetry","id":"lone","light":100`);
 		controller.abort();
 		await reading;
+	});
+});
+
+describe("live events under load", () => {
+	let limited: HttpApi;
+	const clients: SseClient[] = [];
+	const open = async () => {
+		const client = new SseClient(new URL("/api/events", limited.url).href);
+		clients.push(client);
+		await until(() => client.status !== 0, "the answer's status");
+		return client;
+	};
+	const telemetry = (n: number) => ({ type: "telemetry" as const, id: `device-${String(n).padStart(58, "0")}`, light: n % 1024, replayed: false });
+
+	beforeEach(async () => {
+		limited = await startHttpApi({ server, log, port: 0, maxStreams: 2, maxBufferedBytes: 64 * 1024, maxBatchBytes: 1 << 20 });
+	});
+
+	afterEach(async () => {
+		for (const client of clients.splice(0))
+			client.close();
+		await limited.close();
+	});
+
+	test("past --max-streams, a stream is refused with 503 and one line saying what to do; a closed one frees its place", async () => {
+		const [first] = [await open(), await open()];
+		const refused = await open();
+		await until(() => refused.closed || refused.body.endsWith("}"), "the refusal's body");
+		expect(refused.status).toBe(503);
+		expect(JSON.parse(refused.body).error).toMatch(/^too many live event streams: this server allows 2 at once; close dashboards you do not use, or start the server with a higher --max-streams$/);
+		expect((await fetch(new URL("/api/health", limited.url)).then((response) => response.json()) as { streams: unknown }).streams).toEqual({ open: 2, max: 2, refused: 1, dropped: 0 });
+		first!.close();
+		await until(() => limited.streamStats().open === 1 || undefined, "the closed stream to be let go");
+		expect((await open()).status).toBe(200);
+	});
+
+	test("events sent in one tick go out as one chunk per stream, complete and in order", async () => {
+		const [a, b] = [await open(), await open()];
+		await until(() => a.chunks >= 1 && b.chunks >= 1, "the streams' first chunk");
+		const before = [a.chunks, b.chunks];
+		for (let n = 0; n < 1_000; n++)
+			limited.send(telemetry(n));
+		await until(() => a.events.length === 1_000 && b.events.length === 1_000, "1,000 events on both streams");
+		for (const client of [a, b])
+			expect(client.events.map((event) => event.data.light)).toEqual(Array.from({ length: 1_000 }, (_, n) => n % 1024));
+		expect([a.chunks - before[0]!, b.chunks - before[1]!]).toEqual([1, 1]);
+	});
+
+	test("a burst past the batch limit is not streamed: one overflow event counts what was skipped, then events flow again", async () => {
+		await limited.close();
+		limited = await startHttpApi({ server, log, port: 0, maxBatchBytes: 16 * 1024 });
+		const client = await open();
+		for (let n = 0; n < 1_000; n++)
+			limited.send(telemetry(n));
+		await until(() => client.events.some((event) => event.type === "overflow"), "the overflow event");
+		const streamed = client.events.filter((event) => event.type === "telemetry").length;
+		expect(streamed).toBeGreaterThan(50);
+		expect(streamed).toBeLessThan(200);
+		expect(client.events.at(-1)!.data).toMatchObject({ type: "overflow", skipped: 1_000 - streamed });
+		limited.send(telemetry(5));
+		await until(() => client.events.at(-1)?.data.light === 5, "the next event");
+	});
+
+	test("a reader that stops reading is dropped; the other stream keeps receiving everything", async () => {
+		const [slow, fast] = [await open(), await open()];
+		slow.pause();
+		let sent = 0;
+		for (let round = 0; round < 100 && limited.streamStats().dropped === 0; round++) {
+			for (let n = 0; n < 2_000; n++)
+				limited.send(telemetry(sent++));
+			await sleep(150);
+		}
+		expect(limited.streamStats()).toMatchObject({ open: 1, dropped: 1 });
+		limited.send({ type: "availability", id: "last", availability: "online" });
+		await until(() => fast.events.at(-1)?.data.id === "last", "the last event on the fast stream", 20_000);
+		expect(fast.events.filter((event) => event.type === "telemetry")).toHaveLength(sent);
+		// The dropped stream's place is free again.
+		expect((await open()).status).toBe(200);
 	});
 });
 

@@ -57,33 +57,50 @@ describe("the server", () => {
 		]);
 	});
 
-	test("readings are taken in sample order: duplicates and late ones are dropped", () => {
-		const t0 = clock.now();
-		mqtt.deliver("a/telemetry", `{"light":100,"ts":${t0}}`);
-		mqtt.deliver("a/telemetry", `{"light":100,"ts":${t0}}`);
-		mqtt.deliver("a/telemetry", `{"light":900,"ts":${t0 - 50}}`);
+	test("readings are taken in the order of their numbers: repeats and late ones are dropped", () => {
+		mqtt.deliver("a/telemetry", `{"light":100,"seq":7}`);
+		mqtt.deliver("a/telemetry", `{"light":100,"seq":7}`);
+		mqtt.deliver("a/telemetry", `{"light":900,"seq":6,"replay":true}`);
 		expect(commands("a")).toEqual([{ led_on: true }]);
 		expect(server.stats.outOfOrder).toBe(2);
+		expect(server.device("a")?.light).toBe(100);
 	});
 
-	test("a different reading with the same sample time is not a duplicate", () => {
+	test("a live reading numbered below the newest is a restarted device, and decides", () => {
+		mqtt.deliver("a/telemetry", `{"light":900,"seq":5000}`);
+		mqtt.deliver("a/telemetry", `{"light":100,"seq":0}`);
+		expect(commands("a")).toEqual([{ led_on: false }, { led_on: true }]);
+		mqtt.deliver("a/telemetry", `{"light":100,"seq":0}`);
+		expect(server.stats.outOfOrder).toBe(1);
+	});
+
+	test("without a number (older firmware) only that very reading again is a repeat", () => {
 		const t0 = clock.now();
+		mqtt.deliver("a/telemetry", `{"light":600,"ts":${t0}}`);
 		mqtt.deliver("a/telemetry", `{"light":600,"ts":${t0}}`);
 		mqtt.deliver("a/telemetry", `{"light":50,"ts":${t0}}`);
 		expect(commands("a")).toEqual([{ led_on: false }, { led_on: true }]);
+		expect(server.stats.outOfOrder).toBe(1);
 	});
 
-	test("a replayed burst after an outage is recorded but does not flap the LED", () => {
-		mqtt.deliver("a/telemetry", `{"light":900,"ts":${clock.now()}}`);
-		clock.advance(60_000);
-		const now = clock.now();
-		for (const [age, light] of [[50_000, 100], [40_000, 900], [30_000, 100], [20_000, 900]] as const)
-			mqtt.deliver("a/telemetry", `{"light":${light},"ts":${now - age}}`);
+	test("a replayed burst is recorded but never decides, however young; the fresh reading after it does", () => {
+		mqtt.deliver("a/telemetry", `{"light":900,"seq":1}`);
+		for (const [seq, light] of [[2, 100], [3, 900], [4, 100], [5, 900], [6, 100]] as const)
+			mqtt.deliver("a/telemetry", `{"light":${light},"ts":${clock.now()},"seq":${seq},"replay":true}`);
 		expect(commands("a")).toEqual([{ led_on: false }]);
-		expect(server.stats.replayed).toBe(4);
+		expect(server.stats.replayed).toBe(5);
 		expect(server.device("a")?.light).toBe(900);
-		mqtt.deliver("a/telemetry", `{"light":100,"ts":${now}}`);
+		mqtt.deliver("a/telemetry", `{"light":100,"seq":7}`);
 		expect(commands("a")).toEqual([{ led_on: false }, { led_on: true }]);
+		expect(events.filter((event) => event.type === "telemetry" && event.replayed)).toHaveLength(5);
+	});
+
+	test("no device clock is trusted: a reading stamped an hour behind, ahead or in 1970 is as fresh as its arrival", () => {
+		for (const [seq, offset, light] of [[1, -3_600_000, 100], [2, 3_600_000, 900], [3, -clock.now() + 1, 100]] as const)
+			mqtt.deliver("a/telemetry", `{"light":${light},"ts":${Math.max(clock.now() + offset, 946684800000)},"seq":${seq}}`);
+		expect(commands("a")).toEqual([{ led_on: true }, { led_on: false }, { led_on: true }]);
+		expect(server.stats.replayed).toBe(0);
+		expect(server.device("a")?.lightAt).toBe(clock.now());
 	});
 
 	test("an old reading delivered as retained is the last known value and decides", () => {

@@ -4,7 +4,7 @@
  * Node in device.test.ts must pass here too.
  */
 import { afterAll, beforeAll, expect, test } from "@jest/globals";
-import { scenarios } from "./scenarios/device.js";
+import { scenarios } from "./scenarios/index.js";
 import { bundleForXs } from "./xs/bundle.js";
 import { XsWorker } from "./xs/xsnap.js";
 

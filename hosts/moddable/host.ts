@@ -3,6 +3,7 @@
  * drivers of one kind of board, nothing else. manifest.json maps the specifier "nightlight/host"
  * to one of them per platform (hosts/esp32/host.ts, hosts/sim/host.ts).
  */
+import type { ConsoleOptions } from "nightlight/config";
 import type { DeviceEvent } from "nightlight/device";
 import type { Led, LightSensor, Log } from "nightlight/ports";
 import { idFromMac } from "nightlight/moddable/identity";
@@ -23,6 +24,8 @@ export interface BoardHost {
 	keepNetwork?(log: Log): void;
 	/** Told what the device does (for a status display). */
 	onEvent?(event: DeviceEvent): void;
+	/** Opens the settings console on the board's serial port, where it has one; `onCommand` is told after each line. */
+	openConsole?(options: ConsoleOptions, log: Log, onCommand: () => void): void;
 }
 
 /** The pins a board's host provider names (the global `device` of mcconfig's -p <platform>/<board>), if any. */
@@ -44,4 +47,4 @@ export function boardId(mac: string | undefined): string {
 	return id;
 }
 
-export const NO_WIFI = "no Wi-Fi network configured: build with ssid=<network> password=<secret> on the mcconfig command line";
+export const NO_WIFI = "no Wi-Fi network configured: on the console type set wifi_ssid <network>, set wifi_password <secret>, set broker mqtt://<host>, then reboot (or build with ssid=<network> password=<secret>)";

@@ -6,13 +6,15 @@
  * A bad setting stops here with one clear line naming the key; nothing is started half-way.
  */
 import config from "mc/config";
+import { ConfigChannel, type Settings, liveSettings } from "nightlight/config";
 import { Device, deviceWill } from "nightlight/device";
 import host from "nightlight/host";
 import { ModdableClock } from "nightlight/moddable/clock";
 import { traceLog } from "nightlight/moddable/log";
 import { ModdableMqtt } from "nightlight/moddable/mqtt";
 import "nightlight/moddable/network";
-import { type AppSettings, describeSettings, parseAppSettings } from "nightlight/moddable/settings";
+import { type AppSettings, type RawConfig, describeSettings, parseAppSettings } from "nightlight/moddable/settings";
+import { restartBoard, storedSettings } from "nightlight/moddable/stored";
 
 const TAG = "main";
 /** The id of a board whose network chip gives no MAC address (it failed to start). */
@@ -21,9 +23,13 @@ const NO_NETWORK_ID = "nightlight-no-network";
 function start(): Device | undefined {
 	const log = traceLog(config.log === "debug" ? "debug" : "info");
 	let settings: AppSettings;
+	let stored: Settings;
+	let device: Device | undefined;
 	try {
-		settings = parseAppSettings(config);
-		host.configure(config, log);
+		let effective: RawConfig;
+		({ settings: stored, config: effective } = storedSettings(config, log, (values) => device?.configure(liveSettings(values))));
+		settings = parseAppSettings(effective);
+		host.configure(effective, log);
 	}
 	catch (error) {
 		log("error", TAG, `bad configuration: ${error instanceof Error ? error.message : String(error)}; fix it on the mcconfig command line (key=value) or in manifest.json's "config"`);
@@ -69,8 +75,11 @@ function start(): Device | undefined {
 			log("warn", "mqtt", `${error.message} at ${settings.broker}: is the broker running and reachable from the device? retrying with backoff`);
 	});
 
+	const channel = new ConfigChannel(id, mqtt, stored, log);
+	channel.start();
+	host.openConsole?.({ settings: stored, restart: restartBoard }, log, () => channel.announce());
 	try {
-		const device = new Device({
+		device = new Device({
 			id,
 			sensor: host.sensor(),
 			led: host.led(),

@@ -64,7 +64,7 @@ export function parseAppSettings(config: RawConfig): AppSettings {
 		brokerTls: tls,
 		mqttUser: text(config, "mqtt_user"),
 		mqttPassword: text(config, "mqtt_password"),
-		keepaliveSeconds: integer(config, "keepalive", 30, 0, 65_535),
+		keepaliveSeconds: integer(config, "keepalive", 10, 0, 65_535),
 		...parseLocalSettings(config),
 		report,
 		periodMs: integer(config, "period_ms", 2_000, 100, 3_600_000),

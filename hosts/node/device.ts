@@ -4,10 +4,11 @@
  */
 import { Device, type DeviceEvent, deviceWill } from "../../src/device.js";
 import type { ReportOptions } from "../../src/filters.js";
-import type { Led, Log } from "../../src/ports.js";
+import type { Clock, Led, Log } from "../../src/ports.js";
 import type { RuleOptions } from "../../src/rule.js";
+import type { LinkPolicy } from "../../src/link.js";
 import type { OutboxLimits } from "../../src/outbox.js";
-import { nodeClock } from "../../runtime/node/clock.js";
+import { deviceClock } from "../../runtime/node/clock.js";
 import { ConsoleLed } from "./led.js";
 import { type BrokerOptions, type NodeMqttClient, connectMqtt, endClient, watchConnection } from "../../runtime/node/mqtt.js";
 import { SimulatedLightSensor } from "./sensor.js";
@@ -25,6 +26,10 @@ export interface NodeDeviceOptions extends BrokerOptions {
 	outbox?: Partial<OutboxLimits>;
 	log: Log;
 	led?: Led;
+	/** Default: the monotonic clock, with the system's time of day for stamps. */
+	clock?: Clock;
+	/** The reconnection policy (src/link.ts); the defaults suit a device. */
+	link?: Partial<LinkPolicy>;
 	onEvent?: (event: DeviceEvent) => void;
 }
 
@@ -46,6 +51,7 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
 		caFile: options.caFile,
 		pin: options.pin,
 		servername: options.servername,
+		keepaliveSeconds: options.keepaliveSeconds,
 		will: deviceWill(options.id),
 		// A persistent session: the broker keeps the QoS 1 subscription and queues commands while
 		// the device is away. The core's Link reconnects, with backoff.
@@ -57,7 +63,7 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
 		id: options.id,
 		sensor,
 		led: options.led ?? new ConsoleLed(),
-		clock: nodeClock,
+		clock: options.clock ?? deviceClock,
 		mqtt: client,
 		log: options.log,
 	};
@@ -71,6 +77,8 @@ export function startNodeDevice(options: NodeDeviceOptions): NodeDevice {
 		deviceOptions.graceMs = options.graceMs;
 	if (options.outbox)
 		deviceOptions.outbox = options.outbox;
+	if (options.link)
+		deviceOptions.link = options.link;
 	if (options.onEvent)
 		deviceOptions.onEvent = options.onEvent;
 	let device: Device;

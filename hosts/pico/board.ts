@@ -6,7 +6,7 @@
  *   sensor_pin=26        ADC pin of the light sensor: GP26, GP27 or GP28 (ADC0..ADC2)
  *   led_pin=32           the on-board LED: GP25 on the Pico; 32 on the Pico W, where it sits on the
  *                        Wi-Fi chip (CYW43 GPIO 0), not on an RP2040 pin; an external LED goes on
- *                        GP0..GP22 or a spare GP26..GP28
+ *                        GP2..GP22 or a spare GP26..GP28 (GP0 and GP1 carry the settings console)
  *   led_active_low=1     the LED lights when its pin is low (an external LED wired from 3V3)
  *
  * The ADC resolution is not a setting: it comes from the driver (12 bits on the RP2040).
@@ -20,6 +20,9 @@ export const ADC_PINS = [26, 27, 28] as const;
 export const ONBOARD_LED = 32;
 /** GP23 (WL_ON), GP24 (WL_D), GP25 (WL_CS) and GP29 (WL_CLK) drive the Wi-Fi chip on the Pico W. */
 export const WIFI_PINS = [23, 24, 25, 29] as const;
+
+/** The settings console: UART0 on GP0 (TX) and GP1 (RX), 115200 baud, on both boards. */
+export const PICO_CONSOLE = { port: 0, transmit: 0, receive: 1, baud: 115_200 } as const;
 
 /** What differs between the boards this host runs on, as data. */
 export interface PicoModel {
@@ -72,9 +75,11 @@ export function boardSettings(config: RawConfig, facts: ProviderFacts, model: Pi
 	const ledPin = optionalInteger(config, "led_pin", 0, highest) ?? facts.ledPin ?? model.onboardLed;
 	if (ledPin !== model.onboardLed) {
 		if (model.reserved.includes(ledPin) || ledPin > 29)
-			throw new RangeError(`config "led_pin" ${ledPin} is not free on the ${model.name} (${model.reservedWhy}): use GP0..GP22, GP26..GP28, or ${model.onboardLed} for the on-board LED`);
+			throw new RangeError(`config "led_pin" ${ledPin} is not free on the ${model.name} (${model.reservedWhy}): use GP2..GP22, GP26..GP28, or ${model.onboardLed} for the on-board LED`);
 		if (ledPin === sensorPin)
 			throw new RangeError(`config "led_pin" and "sensor_pin" are both GP${ledPin}: give the LED its own pin`);
+		if (ledPin === PICO_CONSOLE.transmit || ledPin === PICO_CONSOLE.receive)
+			throw new RangeError(`config "led_pin" ${ledPin} carries the settings console (UART0 on GP0 and GP1): use GP2..GP22`);
 	}
 	return {
 		sensorPin,

@@ -10,6 +10,8 @@ import { AnalogLightSensor, DigitalLed } from "nightlight/moddable/io";
 import type { RawConfig } from "nightlight/moddable/settings";
 import { type BoardSettings, boardSettings, describeBoard } from "nightlight/pico/board";
 import { PicoWiFi } from "nightlight/pico/wifi";
+import { SerialConsole } from "nightlight/moddable/console";
+import { PICO_CONSOLE } from "nightlight/pico/board";
 
 let board: BoardSettings | undefined;
 let ssid: string | undefined;
@@ -53,6 +55,14 @@ const host: BoardHost = {
 			return;
 		}
 		network().keep({ ssid, password: wifiPassword, log });
+	},
+	openConsole(options, log, onCommand) {
+		try {
+			new SerialConsole(PICO_CONSOLE, options, log).onCommand = onCommand;
+		}
+		catch (error) {
+			log("error", "console", `no settings console on UART0: ${error instanceof Error ? error.message : String(error)}`);
+		}
 	},
 };
 

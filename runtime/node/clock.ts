@@ -1,4 +1,4 @@
-/* The Node clock: wall time in ms and the runtime's own timers. */
+/* The Node clocks: wall time in ms and the runtime's own timers. */
 import type { Clock } from "../../src/ports.js";
 
 export const nodeClock: Clock = {
@@ -7,4 +7,14 @@ export const nodeClock: Clock = {
 	clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout | undefined),
 	setInterval: (callback, ms) => setInterval(callback, ms),
 	clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout | undefined),
+};
+
+/**
+ * A device's clock on Node: periods and timeouts on the monotonic clock, which a change of the
+ * system's time does not move; the time of day only to stamp readings.
+ */
+export const deviceClock: Clock = {
+	...nodeClock,
+	now: () => performance.timeOrigin + performance.now(),
+	wall: () => Date.now(),
 };

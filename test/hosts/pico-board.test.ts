@@ -30,6 +30,7 @@ describe("Pico W board settings", () => {
 		for (const pin of ["23", "24", "25", "29"])
 			expect(() => boardSettings({ led_pin: pin }, picoW)).toThrow(/GP23, GP24, GP25 and GP29 drive the Wi-Fi chip/);
 		expect(() => boardSettings({ led_pin: "30" }, picoW)).toThrow(/led_pin/);
+		expect(() => boardSettings({ led_pin: "1" }, picoW)).toThrow(/settings console/);
 		expect(() => boardSettings({ led_pin: "26" }, picoW)).toThrow(/both GP26/);
 		expect(() => boardSettings({ led_active_low: "sometimes" }, picoW)).toThrow(/led_active_low/);
 	});

@@ -134,8 +134,10 @@ function badValues(command: CommandName, option: HelpOption): string[][] {
 	// Another database than ours, PostgreSQL that is not there, an SQLite file that cannot be made, an unparsable URL.
 	case "db": return [[flag, "mysql://127.0.0.1/nightlight"], [flag, `postgres://nightlight:secret@127.0.0.1:${closedPort}/nightlight`], [flag, join(aFile, "history.sqlite")], [flag, "postgres://a:b@[::1/x"]];
 	case "ha-prefix": return [[flag, "home/+/assistant"], [flag, "homeassistant/"]];
+	case "keepalive": return [[flag, "0"], [flag, "abc"], [flag, "70000"]];
 	case "listen": return [[flag, FOREIGN_ADDRESS], [flag, NO_SUCH_HOST]];
 	case "http-listen": return [[flag, FOREIGN_ADDRESS]];
+	case "forget-after": return [[flag, "3 weeks"], [flag, "500ms"]];
 	case "mqtt-port":
 	case "ws-port":
 	case "http-port": return [[flag, String(busyPort)], [flag, "abc"], [flag, "70000"]];

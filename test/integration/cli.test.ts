@@ -1,5 +1,5 @@
 /* The `nightlight` command as a user runs it: a child process, its output, its exit code. */
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
+import type { ChildProcessWithoutNullStreams } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -7,9 +7,9 @@ import { join } from "node:path";
 import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
 import mqtt from "mqtt";
 import { freePort, mosquittoAvailable, startAedes, startMosquitto } from "../support/brokers.js";
+import { runCli, startCli, stopCli } from "../support/cli.js";
 import { until } from "../support/wait.js";
 
-const CLI = "dist/nightlight.js";
 const children: ChildProcessWithoutNullStreams[] = [];
 const stateDir = mkdtempSync(join(tmpdir(), "nightlight-cli-"));
 const badGroups = join(stateDir, "bad-groups.json");
@@ -18,38 +18,9 @@ const shortTokenFile = join(stateDir, "short-token");
 writeFileSync(shortTokenFile, "sh0rt\n");
 afterAll(() => rmSync(stateDir, { recursive: true, force: true }));
 
-function run(args: string[], env: Record<string, string> = {}) {
-	return spawnSync(process.execPath, [CLI, ...args], { encoding: "utf8", env: { ...cleanEnv(), ...env }, timeout: 15_000 });
-}
-
-function start(args: string[], env: Record<string, string> = {}) {
-	const child = spawn(process.execPath, [CLI, ...args], { env: { ...cleanEnv(), ...env } });
-	children.push(child);
-	const output = { text: "" };
-	child.stdout.on("data", (chunk) => (output.text += chunk));
-	child.stderr.on("data", (chunk) => (output.text += chunk));
-	return { child, output };
-}
-
-/** The user's NIGHTLIGHT_* settings must not leak into these tests. */
-function cleanEnv(): NodeJS.ProcessEnv {
-	const env = { ...process.env };
-	for (const key of Object.keys(env)) {
-		if (key.startsWith("NIGHTLIGHT_"))
-			delete env[key];
-	}
-	return env;
-}
-
-function stop(child: ChildProcessWithoutNullStreams): Promise<number | null> {
-	return new Promise((resolve) => {
-		if (child.exitCode !== null)
-			return resolve(child.exitCode);
-		child.once("exit", (code) => resolve(code));
-		child.kill("SIGINT");
-		setTimeout(() => child.kill("SIGKILL"), 5_000).unref();
-	});
-}
+const run = runCli;
+const start = (args: string[], env: Record<string, string> = {}) => startCli(args, children, env);
+const stop = stopCli;
 
 afterEach(async () => {
 	while (children.length)
@@ -86,6 +57,9 @@ describe("bad configuration: a clear message and exit code 2", () => {
 		[["server", "--groups", "/nonexistent/groups.json"], {}, "--groups: /nonexistent/groups.json: ENOENT"],
 		[["server", "--groups", badGroups], {}, `groups[0].aggregate must be one of median, mean, min, max, got "mode"`],
 		[["up", "--http-port", "99999"], {}, "--http-port must be an integer from 0 to 65535"],
+		[["server", "--forget-after", "3 weeks"], {}, `--forget-after must be a duration such as 30d, 12h, 15m or 90s (or milliseconds), at least 1000 ms, got "3 weeks"`],
+		[["up"], { NIGHTLIGHT_FORGET_AFTER: "500ms" }, "NIGHTLIGHT_FORGET_AFTER must be a duration"],
+		[["server", "--max-streams", "0"], {}, "--max-streams must be an integer of at least 1, got 0"],
 		[["server", "--api-token", "sh0rt"], {}, "--api-token is 5 characters long: give a token of at least 16"],
 		[["up", "--api-token", ""], {}, "--api-token is empty: give a token of at least 16 characters"],
 		[["server"], { NIGHTLIGHT_API_TOKEN: "" }, "NIGHTLIGHT_API_TOKEN is empty"],
@@ -238,12 +212,12 @@ describe("nightlight up", () => {
 		subscriber.on("message", (topic, payload) => seen.push([topic, payload.toString()]));
 		await subscriber.subscribeAsync("#");
 		try {
-			await until(() => seen.some(([topic, text]) => topic === "cli-up/telemetry" && /^\{"light":\d+(,"ts":\d+)?\}$/.test(text)), "telemetry", 10_000);
+			await until(() => seen.some(([topic, text]) => topic === "cli-up/telemetry" && /^\{"light":\d+(,"ts":\d+)?,"seq":\d+\}$/.test(text)), "telemetry", 10_000);
 			child.stdin.write("100\n");
 			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && JSON.parse(text).led_on === true), "led_on true");
 			await until(() => output.text.includes("LED on"), "LED on printed");
 			child.stdin.write("bright\n");
-			await until(() => output.text.includes(`expected a light level 0..1023, got "bright"`), "a clear word on bad input");
+			await until(() => output.text.includes(`expected a light level 0..1023, got "bright", or a command: type help`), "a clear word on bad input");
 			child.stdin.write("700\n");
 			await until(() => seen.some(([topic, text]) => topic === "cli-up/commands" && JSON.parse(text).led_on === false), "led_on false");
 			await until(() => output.text.lastIndexOf("LED off") > output.text.indexOf("LED on"), "LED off printed");

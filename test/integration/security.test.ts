@@ -13,6 +13,7 @@ import { join } from "node:path";
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "@jest/globals";
 import mqtt from "mqtt";
 import { COMMAND_MAX_BYTES, MAX_PACKET_BYTES, SERVER_STATUS_TOPIC, publishPacketBytes, topics } from "../../src/contract.js";
+import { configTopics } from "../../src/config.js";
 import type { Led, Log } from "../../src/ports.js";
 import { type NodeDevice, startNodeDevice } from "../../hosts/node/device.js";
 import { type NodeMqttClient, connectMqtt } from "../../runtime/node/mqtt.js";
@@ -275,8 +276,8 @@ run("security, against the reference Mosquitto", () => {
 		const roomB = await client(ROOM_B);
 		const received: string[] = [];
 		roomB.on("message", (topic, payload) => received.push(`${topic} ${payload}`));
-		const grantedB = await roomB.subscribeAsync(topics.commands(ROOM_B), { qos: 1 });
-		expect(grantedB[0]?.qos).toBe(1);
+		const grantedB = await roomB.subscribeAsync([topics.commands(ROOM_B), configTopics.set(ROOM_B)], { qos: 1 });
+		expect(grantedB.map((grant) => grant.qos)).toEqual([1, 1]);
 
 		const roomA = await client(ROOM_A);
 		const snooped: string[] = [];
@@ -294,17 +295,21 @@ run("security, against the reference Mosquitto", () => {
 		expect(await refusal(SERVER_STATUS_TOPIC)).toBe(135);
 		expect(await refusal(topics.status(ROOM_B))).toBe(135);
 		expect(await refusal(topics.telemetry(ROOM_B))).toBe(135);
-		// What it may do: its own telemetry, state and availability.
-		for (const topic of [topics.telemetry(ROOM_A), topics.state(ROOM_A), topics.status(ROOM_A)])
+		// Nor change another device's settings, nor its own: only the server and the operator may.
+		expect(await refusal(configTopics.set(ROOM_B))).toBe(135);
+		expect(await refusal(configTopics.set(ROOM_A))).toBe(135);
+		// What it may do: its own telemetry, state, availability and settings report.
+		for (const topic of [topics.telemetry(ROOM_A), topics.state(ROOM_A), topics.status(ROOM_A), configTopics.config(ROOM_A)])
 			expect(reasonOf(await roomA.publishAsync(topic, "{}", { qos: 1 }))).toBe(0);
 		await roomB.publishAsync(topics.telemetry(ROOM_B), `{"light":12}`, { qos: 1 });
 
 		// The operator may command room-b: proof that the path works and the denial was the ACL.
 		const operator = await client("nightlight-operator");
+		expect(reasonOf(await operator.publishAsync(configTopics.set(ROOM_B), `{"threshold":250}`, { qos: 1 }))).toBe(0);
 		await operator.publishAsync(topics.commands(ROOM_B), `{"led_on":false}`, { qos: 1 });
 		await until(() => received.length > 0, "the operator's command at room-b");
 		await sleep(300);
-		expect(received).toEqual([`${topics.commands(ROOM_B)} {"led_on":false}`]);
+		expect(received).toEqual([`${configTopics.set(ROOM_B)} {"threshold":250}`, `${topics.commands(ROOM_B)} {"led_on":false}`]);
 		// Through "#" room-a got only what is its own to read: nothing of room-b's.
 		expect(snooped.filter((topic) => topic !== topics.commands(ROOM_A) && topic !== SERVER_STATUS_TOPIC)).toEqual([]);
 		expect(snooped).not.toContain(topics.telemetry(ROOM_B));

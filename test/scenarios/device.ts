@@ -13,7 +13,7 @@ export interface Scenario {
 	run(): void;
 }
 
-class Sensor implements LightSensor {
+export class Sensor implements LightSensor {
 	level = 500;
 	onReadable: (() => void) | undefined;
 	set(level: number): void {
@@ -62,7 +62,7 @@ export function rig(options: Partial<DeviceOptions> = {}): Rig {
 }
 
 /** A device whose client is connected by the time it starts. */
-function started(options: Partial<DeviceOptions> = {}): Rig {
+export function started(options: Partial<DeviceOptions> = {}): Rig {
 	const r = rig(options);
 	r.mqtt.connect();
 	r.device.start();
@@ -83,7 +83,7 @@ export const scenarios: Scenario[] = [
 			ok(state && state.retain, "state is retained");
 			deepEqual(JSON.parse(state!.message), { led_on: false, mode: "remote", rejected: 0 }, "state");
 			deepEqual(r.telemetry(), [500], "first telemetry");
-			deepEqual(r.mqtt.last("room1/telemetry"), { topic: "room1/telemetry", message: `{"light":500,"ts":${r.clock.now()}}`, qos: 1, retain: true }, "lesson payload with its sample time, retained");
+			deepEqual(r.mqtt.last("room1/telemetry"), { topic: "room1/telemetry", message: `{"light":500,"ts":${r.clock.now()},"seq":0}`, qos: 1, retain: true }, "lesson payload with its sample time and number, retained");
 		},
 	},
 	{
@@ -157,7 +157,7 @@ export const scenarios: Scenario[] = [
 		},
 	},
 	{
-		name: "readings taken while offline are replayed in order with their time; a recent last one stands for the present",
+		name: "readings taken while offline are replayed in order, numbered and marked as late; the newest, a moment old, is the present",
 		run() {
 			const r = started();
 			r.mqtt.drop();
@@ -173,16 +173,21 @@ export const scenarios: Scenario[] = [
 			deepEqual(r.telemetry(), [500, 100, 800, 200], "replayed in order, and no copy of the last one");
 			r.clock.advance(5_000);
 			deepEqual(r.telemetry(), [500, 100, 800, 200], "nothing more while the light holds");
-			const replayed = r.mqtt.sent("room1/telemetry").slice(1, 4);
-			deepEqual(replayed.map((item) => JSON.parse(item.message).ts), takenAt, "each with the time it was taken");
-			ok(replayed.slice(0, 2).every((item) => !item.retain), "older replays are not retained");
+			const sent = r.mqtt.sent("room1/telemetry").map((item) => ({ ...item, body: JSON.parse(item.message) }));
+			const kept = sent.slice(1, 4);
+			deepEqual(kept.map((item) => item.body.ts), takenAt, "each with the time it was taken");
+			deepEqual(sent.map((item) => item.body.seq), [0, 1, 2, 3], "numbered in the order taken");
+			ok(kept.slice(0, 2).every((item) => item.body.replay === true), "older ones are marked as late");
+			equal(sent[3]!.body.replay, undefined, "the newest, taken just now, is not");
+			ok(kept.slice(0, 2).every((item) => !item.retain), "older replays are not retained");
 			equal(r.mqtt.last("room1/telemetry")!.retain, true, "the newest reading is");
 			equal(r.device.stats.queued, 0, "outbox empty");
-			equal(r.device.stats.replayed, 3, "counted");
+			equal(r.device.stats.replayed, 2, "counted");
+			equal(r.device.stats.readings, 4, "readings taken");
 		},
 	},
 	{
-		name: "one reading per connect: the reading queued at boot is not followed by a copy",
+		name: "one reading per connect: the reading queued at boot is the present, not followed by a copy",
 		run() {
 			const r = rig();
 			r.device.start();
@@ -190,10 +195,11 @@ export const scenarios: Scenario[] = [
 			r.mqtt.connect();
 			r.clock.advance(10_000);
 			deepEqual(r.telemetry(), [500], "one reading, not two 25 ms apart");
+			equal(JSON.parse(r.mqtt.last("room1/telemetry")!.message).replay, undefined, "live");
 		},
 	},
 	{
-		name: "after a replay older than the server takes as news, a fresh reading follows, the minimum gap after",
+		name: "after a replay older than a moment, a fresh reading follows at once, and decides",
 		run() {
 			const r = started();
 			r.mqtt.drop();
@@ -201,18 +207,15 @@ export const scenarios: Scenario[] = [
 			r.sensor.set(100);
 			r.clock.advance(9_000);
 			r.mqtt.connect();
-			deepEqual(r.telemetry(), [500, 100], "the replay alone at first");
-			r.clock.advance(200);
-			deepEqual(r.telemetry(), [500, 100], "nothing within the minimum gap");
-			r.clock.advance(100);
-			deepEqual(r.telemetry(), [500, 100, 100], "then the fresh reading");
-			ok(JSON.parse(r.mqtt.last("room1/telemetry")!.message).ts - JSON.parse(r.mqtt.sent("room1/telemetry")[1]!.message).ts >= 9_250, "taken now");
+			const sent = r.mqtt.sent("room1/telemetry").map((item) => JSON.parse(item.message));
+			deepEqual(sent.map((body) => [body.light, body.replay]), [[500, undefined], [100, true], [100, undefined]], "the replay, marked, then the present");
+			ok(sent[2].ts - sent[1].ts >= 9_000, "taken now");
 			r.clock.advance(30_000);
 			equal(r.telemetry().length, 3, "and nothing more while the light holds");
 		},
 	},
 	{
-		name: "after a recent replay, a changed light is reported once the minimum gap has passed",
+		name: "a changed light after a reconnect is reported once the minimum gap has passed",
 		run() {
 			const r = started();
 			r.mqtt.drop();
@@ -220,10 +223,30 @@ export const scenarios: Scenario[] = [
 			r.sensor.set(100);
 			r.clock.advance(500);
 			r.mqtt.connect();
+			deepEqual(r.telemetry(), [500, 100], "the reading kept a moment ago is the present");
 			r.sensor.set(700);
-			deepEqual(r.telemetry(), [500, 100], "the change waits behind the replay");
+			deepEqual(r.telemetry(), [500, 100], "the change waits for the minimum gap");
 			r.clock.advance(300);
 			deepEqual(r.telemetry(), [500, 100, 700], "then it goes");
+		},
+	},
+	{
+		name: "a reading is sent again after a reconnect until the broker acknowledges it, marked as late",
+		run() {
+			const r = started();
+			r.mqtt.holdAcks = true;
+			r.clock.advance(1_000);
+			r.sensor.set(100);
+			deepEqual(r.telemetry(), [500, 100], "sent live");
+			equal(r.device.stats.queued, 1, "kept until acknowledged");
+			r.mqtt.drop();
+			r.mqtt.holdAcks = false;
+			r.clock.advance(2_000);
+			r.mqtt.connect();
+			const sent = r.mqtt.sent("room1/telemetry").map((item) => JSON.parse(item.message));
+			deepEqual(sent.map((body) => [body.light, body.seq, body.replay]), [[500, 0, undefined], [100, 1, undefined], [100, 1, true], [100, 2, undefined]], "the same reading again, late, then the present");
+			equal(r.device.stats.queued, 0, "acknowledged now");
+			equal(r.device.stats.telemetrySent, 3, "each reading counted once, when acknowledged");
 		},
 	},
 	{
@@ -282,10 +305,11 @@ export const scenarios: Scenario[] = [
 			r.mqtt.holdAcks = false;
 			r.mqtt.connect();
 			equal(r.device.stats.queued, 0, "all sent");
-			equal(r.device.stats.replayed, 12, "each counted once");
-			const stamps = r.mqtt.sent("room1/telemetry").map((item) => JSON.parse(item.message).ts as number);
-			const last = stamps.slice(-12);
-			ok(last.every((ts, i) => i === 0 || ts >= last[i - 1]!), "the last replay is in order");
+			equal(r.device.stats.replayed, 11, "each counted once");
+			const bodies = r.mqtt.sent("room1/telemetry").map((item) => JSON.parse(item.message) as { seq: number; replay?: boolean });
+			const last = bodies.slice(-12);
+			deepEqual(last.map((body) => body.seq), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12], "the last replay, in order, nothing missing");
+			ok(last.slice(0, 11).every((body) => body.replay === true) && last[11]!.replay === undefined, "only the newest, a moment old, is live");
 		},
 	},
 	{
@@ -328,7 +352,7 @@ export const scenarios: Scenario[] = [
 			const r = started();
 			const bad = [
 				"not json",
-				"",
+				" ",
 				"null",
 				"[true]",
 				`{"led_on":"true"}`,
@@ -371,6 +395,16 @@ export const scenarios: Scenario[] = [
 			deepEqual(r.telemetry(), [500, 100], "still reporting");
 			r.mqtt.deliver("room1/commands", `{"led_on":true}`);
 			equal(r.led.on, true, "still obeying");
+		},
+	},
+	{
+		name: "an empty command (the server cleared its retained one) is no command and no error",
+		run() {
+			const r = started();
+			r.mqtt.deliver("room1/commands", "");
+			r.mqtt.deliver("room1/commands", new Uint8Array(0));
+			equal(r.device.stats.rejected, 0, "not rejected");
+			equal(r.device.stats.commandsIgnored, 0, "not a command");
 		},
 	},
 	{

@@ -21,6 +21,13 @@ export class FakeClock implements Clock {
 		return this.#now;
 	}
 
+	/** How far the time of day is off: a device whose clock is wrong, or unset (-now()). */
+	wallOffset = 0;
+
+	wall(): number {
+		return this.#now + this.wallOffset;
+	}
+
 	setTimeout(callback: () => void, ms: number): TimerHandle {
 		return this.#add(callback, ms, undefined);
 	}

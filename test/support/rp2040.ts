@@ -18,6 +18,7 @@
  */
 import { readFileSync } from "node:fs";
 import { GPIOPinState, type Logger, RP2040, USBCDC } from "rp2040js";
+import { attachFlash } from "./rp2040-flash.js";
 
 const FLASH_START = 0x1000_0000;
 const UF2_MAGIC_START0 = 0x0a32_4655;
@@ -87,6 +88,8 @@ export interface Edge {
 export interface PicoOptions {
 	/** The .uf2 image (a path or its bytes). */
 	uf2: string | Uint8Array;
+	/** The whole flash of an earlier run (EmulatedPico.flashImage()): a reset with the flash kept. The UF2 is then not loaded. */
+	flash?: Uint8Array;
 	/** The boot ROM image (a path or its bytes); by default $RP2040_BOOTROM. */
 	bootrom?: string | Uint8Array;
 	/** Upper bounds for the whole life of this emulator. */
@@ -242,13 +245,28 @@ export class EmulatedPico {
 		const words = new Uint32Array(rom.byteLength >> 2);
 		new Uint8Array(words.buffer).set(rom.subarray(0, words.byteLength));
 		mcu.loadBootrom(words); // resets the chip and erases flash: load the image after it
-		const image = typeof options.uf2 === "string" ? readFileSync(options.uf2) : options.uf2;
-		for (const block of uf2Blocks(image)) {
-			if (block.address < FLASH_START || block.address + block.data.byteLength > FLASH_START + mcu.flash.byteLength)
-				throw new Error(`UF2 block at 0x${block.address.toString(16)} is outside the 2 MB of flash`);
-			mcu.flash.set(block.data, block.address - FLASH_START);
+		if (options.flash) {
+			mcu.flash.set(options.flash);
 		}
+		else {
+			const image = typeof options.uf2 === "string" ? readFileSync(options.uf2) : options.uf2;
+			for (const block of uf2Blocks(image)) {
+				if (block.address < FLASH_START || block.address + block.data.byteLength > FLASH_START + mcu.flash.byteLength)
+					throw new Error(`UF2 block at 0x${block.address.toString(16)} is outside the 2 MB of flash`);
+				mcu.flash.set(block.data, block.address - FLASH_START);
+			}
+		}
+		attachFlash(mcu);
 		mcu.core.PC = FLASH_START;
+		mcu.uart[0]!.onByte = (byte) => {
+			if (byte === 0x0a) {
+				this.consoleLines.push(this.#consoleLine.replace(/\r$/, ""));
+				this.#consoleLine = "";
+			}
+			else {
+				this.#consoleLine += String.fromCharCode(byte);
+			}
+		};
 
 		const watchdog = mcu.findPeripheral(0x4005_8000) as unknown as { onWatchdogTrigger: () => void };
 		watchdog.onWatchdogTrigger = () => {
@@ -285,6 +303,23 @@ export class EmulatedPico {
 					this.#edges.push({ pin, high, atMs: this.nowMs });
 			});
 		}
+	}
+
+	/** Lines the firmware wrote on UART0 (GP0), the settings console. */
+	readonly consoleLines: string[] = [];
+	#consoleLine = "";
+	/** Bytes waiting to be typed on UART0 (GP1), a few at a time as the firmware reads them. */
+	#typing: number[] = [];
+
+	/** Types a line on the console (UART0 RX), ended by CR. */
+	type(line: string): void {
+		for (const byte of Buffer.from(line + "\r", "latin1"))
+			this.#typing.push(byte);
+	}
+
+	/** A copy of the whole flash, to start another emulator with it (a reset that keeps the flash). */
+	flashImage(): Uint8Array {
+		return this.mcu.flash.slice();
 	}
 
 	/** Emulated milliseconds since power-on. */
@@ -415,6 +450,10 @@ export class EmulatedPico {
 				throw new EmulatorStop(`the wall-time limit of ${this.#limits.wallMs} ms was reached at ${this.nowMs.toFixed(0)} emulated ms while running for ${what}`);
 			const cycleNanos = 1e9 / this.mcu.clkSys;
 			const profile = this.#profile;
+			// A few typed bytes per chunk (about a millisecond): the pace of a terminal at 115200 baud.
+			const uart = this.mcu.uart[0]!;
+			for (let typed = 0; typed < 8 && this.#typing.length && uart.enabled && uart.rxEnabled; typed++)
+				uart.feedByte(this.#typing.shift()!);
 			for (let i = 0; i < CHUNK_INSTRUCTIONS && !this.#reset; i++) {
 				if (core.waiting) {
 					const skip = clock.nanosToNextAlarm;

@@ -3,7 +3,7 @@
  * JSON. `scenarios` runs every portable device scenario; `bench ...` drives the workload.
  * XS inside xsnap has print, gc, TextEncoder and TextDecoder; no console, no timers.
  */
-import { scenarios } from "../scenarios/device.js";
+import { scenarios } from "../scenarios/index.js";
 import { Workload } from "./workload.js";
 
 declare function gc(): void;
