@@ -188,6 +188,33 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 				throw new HttpError(404, result.error);
 			return [200, { override: server.override(parsed.value.kind, parsed.value.id) }];
 		}
+		if (resource === "devices" && parts.length === 4 && b === "config" && a !== undefined) {
+			if (!isDeviceId(a))
+				throw new HttpError(400, `not a device id: ${JSON.stringify(a)}`);
+			if (method === "GET") {
+				const config = server.configs.get(a);
+				if (!config)
+					throw new HttpError(404, `${a} has not said its settings (a device that keeps settings says them at every connect)`);
+				return [200, { id: a, config }];
+			}
+			only("PUT");
+			const outcome = await server.configs.change(a, await readJson(request));
+			if (!outcome.ok)
+				return [outcome.status, { error: outcome.error, ...(outcome.refused ? { refused: outcome.refused } : {}), ...(outcome.report ? { config: outcome.report } : {}) }];
+			return [200, { id: a, config: outcome.report }];
+		}
+		if (resource === "config" && parts.length === 2) {
+			// The fleet: the same change to every device that has said its settings, at once.
+			only("PUT");
+			const body = await readJson(request);
+			const ids = server.configs.ids();
+			const outcomes = await Promise.all(ids.map(async (id) => [id, await server.configs.change(id, body)] as const));
+			const devices: Record<string, unknown> = {};
+			for (const [id, outcome] of outcomes)
+				devices[id] = outcome.ok ? { ok: true, revision: outcome.report.revision } : { ok: false, error: outcome.error, ...(outcome.refused ? { refused: outcome.refused } : {}) };
+			const failed = outcomes.filter(([, outcome]) => !outcome.ok).length;
+			return [failed === 0 ? 200 : 207, { changed: ids.length - failed, failed, devices }];
+		}
 		if (resource === "devices" && parts.length === 4 && b === "light" && a !== undefined && c === undefined) {
 			only("POST");
 			if (!isDeviceId(a))

@@ -52,6 +52,7 @@ import {
 	COMMAND_MAX_BYTES,
 	SERVER_STATUS_TOPIC,
 	encodeCommand,
+	isDeviceId,
 	parseAvailability,
 	parseCommand,
 	parseState,
@@ -66,6 +67,7 @@ import { LogLimit } from "../src/log-limit.js";
 import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { Convergence } from "./convergence.js";
+import { ALL_CONFIG, DeviceConfigs } from "./device-config.js";
 import { DeviceIndex } from "./device-index.js";
 import { DEFAULT_FORGET_AFTER_MS, Forgetting } from "./forgetting.js";
 import { ShareProbe } from "./share-probe.js";
@@ -129,6 +131,8 @@ export class Server {
 	#groupOf = new Map<string, string>();
 	#index = new DeviceIndex((id) => this.#devices.has(id));
 	#forgetting: Forgetting;
+	/** Devices' settings: what each says on `<id>/config`, and changes for the API. */
+	readonly configs: DeviceConfigs;
 	#overrides = new Map<string, Override>();
 	/** Overrides removed, by key, with when: so an older copy of one is not taken for news. */
 	#cleared = new Map<string, Stamp & { kind: OverrideKind; id: string }>();
@@ -213,6 +217,7 @@ export class Server {
 		if (options.link)
 			linkOptions.policy = options.link;
 		this.#link = new Link(linkOptions);
+		this.configs = new DeviceConfigs({ mqtt: options.mqtt, clock: options.clock, log: options.log });
 		this.#forgetting = new Forgetting({
 			clock: options.clock,
 			log: options.log,
@@ -298,12 +303,32 @@ export class Server {
 		return override && { ...override };
 	}
 
-	/** The threshold that decides a device alone: its override's, or the server's. */
+	/** The threshold that decides a device alone: its override's, else the one set on the device, else the server's. */
 	thresholdOf(id: string): number {
 		const group = this.#ledOf.get(id);
 		if (group)
 			return this.#override("group", group.config.name)?.threshold ?? group.config.rule.threshold;
-		return this.#override("device", id)?.threshold ?? this.#rule.threshold;
+		return this.#override("device", id)?.threshold ?? this.#ruleOf(id).threshold;
+	}
+
+	/**
+	 * The rule for a device alone: the threshold and hysteresis stored on the device (set from
+	 * its console, over MQTT, by the CLI or the dashboard) where it says so, else the server's.
+	 */
+	#ruleOf(id: string): RuleOptions {
+		const report = this.configs.get(id);
+		const stored = report?.stored ?? [];
+		const value = (key: "threshold" | "hysteresis") => {
+			const number = report?.settings[key];
+			return stored.includes(key) && typeof number === "number" ? number : this.#rule[key];
+		};
+		const rule = { threshold: value("threshold"), hysteresis: value("hysteresis") };
+		try {
+			return checkRule(rule);
+		}
+		catch {
+			return this.#rule;
+		}
 	}
 
 	/**
@@ -444,7 +469,7 @@ export class Server {
 	#connected(): void {
 		const shared = (topic: string) => (this.#share === undefined ? topic : `$share/${this.#share}/${topic}`);
 		// Availability is rare and every server's API shows it, so every server hears all of it.
-		const watched = [shared(ALL_TELEMETRY), ALL_STATUS, SERVER_STATUS_TOPIC, ALL_STATE, OVERRIDES_FILTER];
+		const watched = [shared(ALL_TELEMETRY), ALL_STATUS, SERVER_STATUS_TOPIC, ALL_STATE, OVERRIDES_FILTER, ALL_CONFIG];
 		// Every server of a share group hears every grouped sensor: groups decide from all readings.
 		const sensors = this.#share === undefined ? [] : [...this.#sensorOf.keys()].map((id) => topics.telemetry(id));
 		if (this.#share !== undefined)
@@ -515,6 +540,14 @@ export class Server {
 			}
 			if (topic.startsWith("nightlight/")) {
 				this.#serviceMessage(topic, payload);
+				return;
+			}
+			if (topic.endsWith("/config") && isDeviceId(topic.slice(0, -7))) {
+				const id = topic.slice(0, -7);
+				if (!this.configs.message(id, payload))
+					this.#reject(topic, "not a device's settings report");
+				else
+					this.#overridden("device", id);
 				return;
 			}
 			const parsed = parseTopic(topic);
@@ -639,7 +672,8 @@ export class Server {
 			const record = this.#devices.get(id);
 			if (record?.light === undefined)
 				return;
-			ledOn = decide({ threshold: own?.threshold ?? this.#rule.threshold, hysteresis: this.#rule.hysteresis }, record.light, record.ledOn);
+			const rule = this.#ruleOf(id);
+			ledOn = decide({ threshold: own?.threshold ?? rule.threshold, hysteresis: rule.hysteresis }, record.light, record.ledOn);
 			why = `light ${record.light}`;
 		}
 		if (ledOn === undefined)
@@ -763,6 +797,7 @@ export class Server {
 		this.#devices.delete(id);
 		this.#index.delete();
 		this.#convergence.forget(id);
+		this.configs.forget(id);
 		this.#emit({ type: "forgotten", id });
 	}
 

@@ -45,6 +45,8 @@ export interface SettingsStore {
 export interface ConfigReport {
 	revision: number;
 	settings: Values;
+	/** The keys whose value is stored on the device (set at run time), rather than built in. */
+	stored?: string[];
 	refused: Record<string, string>;
 	restart: string[];
 }
@@ -146,7 +148,7 @@ export class Settings {
 
 	/** The report for `<id>/config`. */
 	report(refused: Record<string, string> = {}): ConfigReport {
-		return { revision: this.#revision, settings: masked(this.values), refused, restart: this.pending };
+		return { revision: this.#revision, settings: masked(this.values), stored: Object.keys(this.#stored), refused, restart: this.pending };
 	}
 
 	/** Takes a `config/set` payload: checks it whole, stores and applies it, and says the outcome. */
