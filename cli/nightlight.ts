@@ -16,6 +16,7 @@ import { DEFAULT_RULE, checkRule } from "../src/rule.js";
 import { isConsoleCommand } from "../src/config.js";
 import { type ManagedDevice, startManagedDevice } from "../hosts/node/settings.js";
 import { defaultDeviceId } from "../hosts/node/identity.js";
+import { nodeClock } from "../runtime/node/clock.js";
 import { LOG_LEVELS, consoleLog } from "../runtime/node/log.js";
 import { DEFAULT_KEEPALIVE_SECONDS, checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
 import { parseLevel } from "../hosts/node/sensor.js";
@@ -25,6 +26,9 @@ import { DEFAULT_FORGET_AFTER_MS, formatDuration } from "../server/forgetting.js
 import { startNodeServer } from "../server/node.js";
 import { DEFAULT_MAX_STREAMS } from "../server/sse.js";
 import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
+import { DEFAULT_HA_PREFIX, checkPrefix } from "../server/discovery.js";
+import { DEFAULT_RETENTION_DAYS } from "../server/history.js";
+import { type Integrations, dbProblem, openIntegrations } from "../server/integrations.js";
 import { BrokerError, listenProblem, startBroker } from "./broker.js";
 import { describeReport, parseAssignments, requestConfig } from "./config.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
@@ -72,6 +76,10 @@ const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "http-listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the dashboard and the HTTP API listen on; 0.0.0.0 opens them to your network: set --api-token too" },
 	{ name: "api-token", kind: "string", value: "TOKEN", secret: true, refuseEmpty: true, check: apiTokenProblem, help: "token that changes through the HTTP API need (Authorization: Bearer TOKEN), at least 16 characters; reading stays open; never logged" },
 	{ name: "api-token-file", kind: "string", value: "FILE", help: "file holding the API token, instead of --api-token (kept out of ps)" },
+	{ name: "db", kind: "string", value: "FILE|URL|none", show: redactUrl, check: dbProblem, help: "where the history (readings, commands, availability, overrides) is kept: an SQLite file, postgres://user:password@host:5432/database, or none (default: history.sqlite in --state-dir)" },
+	{ name: "history-days", kind: "number", min: 0.01, max: 3650, default: DEFAULT_RETENTION_DAYS, help: "days of history kept; older rows are deleted every hour" },
+	{ name: "ha-prefix", kind: "string", value: "PREFIX", default: DEFAULT_HA_PREFIX, check: checkPrefix, help: "Home Assistant's MQTT discovery prefix, under which every device is announced" },
+	{ name: "no-ha", kind: "flag", default: false, help: "announce nothing to Home Assistant" },
 	{ name: "max-streams", kind: "integer", min: 1, default: DEFAULT_MAX_STREAMS, help: "live event streams (dashboards) open at once, at most; one more is answered 503" },
 	{ name: "forget-after", kind: "duration", value: "DURATION", min: 1_000, default: formatDuration(DEFAULT_FORGET_AFTER_MS), show: (ms) => formatDuration(Number(ms)), help: "forget a device not heard for this long (30d, 12h, 90s or ms): dropped from the server and the API, its retained command cleared" },
 ];
@@ -404,26 +412,66 @@ function readStdin(managed: ManagedDevice, log: Log): void {
 /** The dashboard's files: next to dist/nightlight.js once built. */
 const DASHBOARD_DIR = fileURLToPath(new URL("./dashboard/", import.meta.url));
 
+/** The nightlight's version, from the package.json next to dist/. */
+function version(): string {
+	try {
+		return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: string }).version ?? "unknown";
+	}
+	catch {
+		return "unknown";
+	}
+}
+
 async function startServer(values: Values, log: Log, url: string, fatal: (message: string) => void, simulated?: Map<string, SimulatedSensor>): Promise<Running & { http: HttpApi }> {
 	const rule = { threshold: values.threshold as number, hysteresis: values.hysteresis as number };
 	let http: HttpApi | undefined;
-	const node = startNodeServer({
-		url,
-		username: values.username as string | undefined,
-		password: values.password as string | undefined,
-		caFile: values.ca as string | undefined,
-		pin: values.pin as string | undefined,
-		servername: values.servername as string | undefined,
-		keepaliveSeconds: values.keepalive as number,
-		rule,
-		share: values.share as string | undefined,
-		groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],
-		stateDir: values["state-dir"] as string,
-		forgetAfterMs: values["forget-after"] as number,
-		log,
-		onEvent: (event) => http?.send(event),
-		onShareProblem: (problem) => fatal(`--share ${String(values.share)}: ${problem}. Use a broker with MQTT shared subscriptions, such as Mosquitto 2 (the embedded broker has none), or run without --share`),
-	});
+	let integrations: Integrations;
+	try {
+		integrations = await openIntegrations({
+			db: values.db as string | undefined,
+			stateDir: values["state-dir"] as string,
+			historyDays: values["history-days"] as number,
+			haPrefix: values["no-ha"] === true ? undefined : values["ha-prefix"] as string,
+			share: values.share as string | undefined,
+			version: version(),
+			clock: nodeClock,
+			log,
+		});
+	}
+	catch (error) {
+		const problem = messageOf(error);
+		throw new ConfigError(`--db: ${problem}${/[.?!]$/.test(problem) ? "" : "."} Fix --db (NIGHTLIGHT_DB), or run without history: --db none`);
+	}
+	const extras = integrations;
+	let node: ReturnType<typeof startNodeServer>;
+	try {
+		node = startNodeServer({
+			url,
+			username: values.username as string | undefined,
+			password: values.password as string | undefined,
+			caFile: values.ca as string | undefined,
+			pin: values.pin as string | undefined,
+			servername: values.servername as string | undefined,
+			keepaliveSeconds: values.keepalive as number,
+			rule,
+			share: values.share as string | undefined,
+			groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],
+			stateDir: values["state-dir"] as string,
+			forgetAfterMs: values["forget-after"] as number,
+			log,
+			notDevices: extras.notDevices,
+			onEvent: (event) => {
+				http?.send(event);
+				extras.observe(event);
+			},
+			onShareProblem: (problem) => fatal(`--share ${String(values.share)}: ${problem}. Use a broker with MQTT shared subscriptions, such as Mosquitto 2 (the embedded broker has none), or run without --share`),
+		});
+	}
+	catch (error) {
+		await extras.stop();
+		throw error;
+	}
+	const handlers = extras.attach(node.server, node.client);
 	const host = values["http-listen"] as string;
 	const port = values["http-port"] as number;
 	const apiToken = apiTokenOf(values);
@@ -436,12 +484,14 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 			...(simulated ? { simulated } : {}),
 			brokerUp: () => node.client.connected,
 			staticDirs: [DASHBOARD_DIR],
+			handlers,
 			maxStreams: values["max-streams"] as number,
 			...(apiToken === undefined ? {} : { apiToken }),
 		});
 	}
 	catch (error) {
 		await node.stop();
+		await extras.stop();
 		throw listenProblem(error as NodeJS.ErrnoException, host, port, "dashboard", "--http-port (NIGHTLIGHT_HTTP_PORT)", "--http-listen (NIGHTLIGHT_HTTP_LISTEN)");
 	}
 	const api = http;
@@ -452,6 +502,7 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 		stop: async () => {
 			await api.close();
 			await node.stop();
+			await extras.stop();
 		},
 	};
 }

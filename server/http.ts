@@ -11,6 +11,8 @@
  *   POST   /api/devices/ID/light            {"light": 0..1023}, for devices simulated in this process
  *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides, forgotten
  *
+ * More routes come as `handlers` (the history, /metrics: server/integrations.ts); each answers its own.
+ *
  * A bad request gets a 4xx and {"error": "..."}; a handler that fails gets a 500 and a log line,
  * never a crash. Live events are capped and batched, and slow readers dropped (server/sse.ts).
  * Each request costs O(its answer): a device's override and group are looked up, not searched.
@@ -43,6 +45,9 @@ const MIME: Record<string, string> = {
 	".svg": "image/svg+xml",
 };
 
+/** Takes the requests of its own paths: true when it took this one (it answers it, errors included). */
+export type HttpHandler = (request: IncomingMessage, url: URL, response: ServerResponse) => boolean;
+
 /** A sensor this process simulates: the dashboard's slider sets it. */
 export interface SimulatedSensor {
 	set(level: number): void;
@@ -62,6 +67,8 @@ export interface HttpApiOptions {
 	staticDirs?: string[];
 	/** When given, changes (any method but GET and HEAD) need it as `Authorization: Bearer <token>`. */
 	apiToken?: string;
+	/** Routes of other modules, asked in turn after the token check and before the API's own. */
+	handlers?: HttpHandler[];
 	/** Live event streams open at once, at most (server/sse.ts); default 100. */
 	maxStreams?: number;
 	/** A live event stream with more unread bytes than this is closed (server/sse.ts). */
@@ -299,6 +306,15 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 				refuse(verdict, request, url, response);
 				return;
 			}
+		}
+		try {
+			if (options.handlers?.some((handle) => handle(request, url, response)))
+				return;
+		}
+		catch (error) {
+			log("error", TAG, `${request.method} ${url.pathname} failed: ${messageOf(error)}`);
+			reply(500, { error: "internal error" });
+			return;
 		}
 		if (url.pathname === "/api/events") {
 			if (request.method !== "GET") {

@@ -120,6 +120,7 @@ export class Server {
 	#log: Log;
 	#rule: RuleOptions;
 	#onEvent: ((event: ServerEvent) => void) | undefined;
+	#notDevices: Set<string>;
 	#share: string | undefined;
 	#devices = new Map<string, DeviceEntry>();
 	#groups = new Map<string, GroupRecord>();
@@ -156,6 +157,7 @@ export class Server {
 		this.#clock = options.clock;
 		this.#log = options.log;
 		this.#onEvent = options.onEvent;
+		this.#notDevices = new Set(options.notDevices ?? []);
 		this.#rejects = new LogLimit({ clock: options.clock, log: options.log, tag: TAG, what: "messages rejected" });
 		if (options.share !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(options.share))
 			throw new RangeError(`share group must be 1..64 letters, digits, "_", "." or "-", got ${JSON.stringify(options.share)}`);
@@ -549,7 +551,7 @@ export class Server {
 				return;
 			}
 			const parsed = parseTopic(topic);
-			if (!parsed)
+			if (!parsed || this.#notDevices.has(parsed.id))
 				return;
 			if (parsed.kind === "telemetry")
 				this.#telemetry(parsed.id, payload, retained);
