@@ -202,6 +202,8 @@ export function describeRefused(refused: Record<string, string>): string {
 
 export interface ConsoleOptions {
 	settings: Settings;
+	/** Lines `show` ends with: what the device runs as now (its id, its link). */
+	about?: () => string[];
 	/** Restarts the device (the host's way); the stored settings then take effect. */
 	restart?: () => void;
 }
@@ -234,6 +236,8 @@ export function consoleCommand(options: ConsoleOptions, line: string): string[] 
 		const values = masked(settings.values);
 		const lines = SETTINGS.map((spec) => `${spec.key}=${values[spec.key] ?? ""} (${settings.source(spec.key)})`);
 		lines.push(`revision ${settings.revision}${settings.pending.length ? `; at the next reboot: ${settings.pending.join(", ")}` : ""}`);
+		if (options.about)
+			lines.push(...options.about());
 		return lines;
 	}
 	if (command === "set" || command === "unset") {
