@@ -29,6 +29,7 @@ import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state
 import { DEFAULT_HA_PREFIX, checkPrefix } from "../server/discovery.js";
 import { DEFAULT_RETENTION_DAYS } from "../server/history.js";
 import { type Integrations, dbProblem, openIntegrations } from "../server/integrations.js";
+import { BRIDGE_SUMMARY, BRIDGE_USAGE, BridgeError, bridgeOptions, runBridge } from "./bridge.js";
 import { BrokerError, listenProblem, startBroker } from "./broker.js";
 import { describeReport, parseAssignments, requestConfig } from "./config.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
@@ -127,6 +128,12 @@ const COMMANDS: Record<string, Command> = {
 		options: [...LISTEN_OPTIONS, LOG_OPTION],
 		run: runBroker,
 	},
+	bridge: {
+		usage: BRIDGE_USAGE,
+		summary: BRIDGE_SUMMARY,
+		options: [...bridgeOptions(CONNECTION_OPTIONS), LOG_OPTION],
+		run: runBridge,
+	},
 };
 
 const GENERAL_HELP = `usage: nightlight <command> [options]
@@ -136,6 +143,7 @@ commands:
   device   one simulated device against a broker
   server   the server that commands every device
   broker   a small MQTT broker for a lab
+  bridge   joins a board without a network to the broker over its serial port
   config   show or change a running device's settings over MQTT
 
 Run nightlight <command> --help for its options.
@@ -151,7 +159,7 @@ async function main(argv: string[]): Promise<number> {
 		return runConfig(rest);
 	const command = COMMANDS[name];
 	if (!command) {
-		process.stderr.write(`nightlight: unknown command ${JSON.stringify(name)}; expected up, device, server, broker or config\n`);
+		process.stderr.write(`nightlight: unknown command ${JSON.stringify(name)}; expected up, device, server, broker, bridge or config\n`);
 		return 2;
 	}
 	let values: Values & { help?: boolean };
@@ -178,7 +186,7 @@ async function main(argv: string[]): Promise<number> {
 		if (error instanceof RangeError || error instanceof ConfigError)
 			return configFailure(name, error);
 		// A port in use or an address not of this machine: a setting to change, like any other.
-		if (error instanceof BrokerError) {
+		if (error instanceof BrokerError || error instanceof BridgeError) {
 			process.stderr.write(`nightlight ${name}: ${error.message}\n`);
 			return 2;
 		}

@@ -6,6 +6,11 @@
 //   npm run build:pico -- ssid="My Wi-Fi" password=secret broker=mqtt://192.168.1.10:1883
 //   npm run build:pico -- ssid=lab password=secret broker=mqtt://192.168.1.10 id=hall led_pin=15
 //   npm run build:pico -- --board=pico threshold=250 led_pin=15
+//   npm run build:pico -- --board=pico link=serial id=hall     (joined through nightlight bridge)
+//
+// link=serial (or --link=serial) builds the plain Pico joined to the system over UART0 (GP0/GP1)
+// instead of standing alone: it sets NIGHTLIGHT_LINK=serial, which manifest.json reads to pick
+// hosts/pico/manifest_serial.json, and passes link=serial on to mc/config.
 //
 // Every key=value goes to mcconfig (and so to the app's mc/config). --release leaves out -d (no
 // xsbug debugging); --out=<dir> builds under <dir> instead of $MODDABLE/build.
@@ -55,6 +60,8 @@ for (const arg of process.argv.slice(2)) {
 		if (!board)
 			fail(`unknown board ${JSON.stringify(arg.slice("--board=".length))}: give --board=pico_w (the default) or --board=pico`);
 	}
+	else if (arg.startsWith("--link="))
+		settings.push(`link=${arg.slice("--link=".length)}`);
 	else if (arg === "--release")
 		debug = false;
 	else if (arg.startsWith("--out="))
@@ -62,8 +69,13 @@ for (const arg of process.argv.slice(2)) {
 	else if (/^[A-Za-z_][A-Za-z0-9_]*=/.test(arg))
 		settings.push(arg);
 	else
-		fail(`unknown argument ${JSON.stringify(arg)}: give key=value settings (ssid=, password=, broker=, id=, sensor_pin=, led_pin=...), --board=pico, --release or --out=<dir>`);
+		fail(`unknown argument ${JSON.stringify(arg)}: give key=value settings (ssid=, password=, broker=, id=, sensor_pin=, led_pin=...), --board=pico, --link=serial, --release or --out=<dir>`);
 }
+const link = settings.findLast((setting) => setting.startsWith("link="))?.slice("link=".length);
+if (link !== undefined && link !== "serial")
+	fail(`unknown link ${JSON.stringify(link)}: the only link is link=serial (UART0 to nightlight bridge)`);
+if (link && board !== BOARDS.pico)
+	fail("link=serial is for the plain Pico: add --board=pico (the Pico W joins over Wi-Fi)");
 
 // The Moddable SDK and its tools.
 if (!tools)
@@ -118,6 +130,8 @@ const env = {
 	PICO_GCC_ROOT: dirname(gccBin),
 	// The SDK's pico makefile needs bash (brace expansion, [[ ]]); /bin/sh is dash on Debian.
 	MAKEFLAGS: [process.env.MAKEFLAGS, "SHELL=/bin/bash"].filter(Boolean).join(" "),
+	// manifest.json picks the plain Pico's manifest by it: standalone, or joined over a serial link.
+	NIGHTLIGHT_LINK: link ?? "standalone",
 };
 
 function run(command, args) {
@@ -138,7 +152,7 @@ const uf2 = join(folder, "xs_pico.uf2");
 if (!existsSync(uf2))
 	fail(`mcconfig finished but ${uf2} is missing`);
 const elf = join(folder, "xs_pico.elf");
-console.log(`\nnightlight for ${board.name}: ${uf2}`);
+console.log(`\nnightlight for ${link ? "the Pico, joined over a serial link (UART0 GP0/GP1 to nightlight bridge)" : board.name}: ${uf2}`);
 const size = spawnSync(join(gccBin, "arm-none-eabi-size"), ["-A", elf], { encoding: "utf8" });
 if (size.status === 0) {
 	const sections = Object.fromEntries([...size.stdout.matchAll(/^(\.\S+)\s+(\d+)\s+\d+$/gm)].map((match) => [match[1], Number(match[2])]));

@@ -259,6 +259,10 @@ export class EmulatedPico {
 		attachFlash(mcu);
 		mcu.core.PC = FLASH_START;
 		mcu.uart[0]!.onByte = (byte) => {
+			for (const listener of this.#uartListeners)
+				listener(byte);
+			if (this.#uartListeners.length)
+				return; // a binary link, not console lines
 			if (byte === 0x0a) {
 				this.consoleLines.push(this.#consoleLine.replace(/\r$/, ""));
 				this.#consoleLine = "";
@@ -310,6 +314,23 @@ export class EmulatedPico {
 	#consoleLine = "";
 	/** Bytes waiting to be typed on UART0 (GP1), a few at a time as the firmware reads them. */
 	#typing: number[] = [];
+
+	#uartListeners: Array<(byte: number) => void> = [];
+
+	/** Every byte the firmware sends on UART0 TX (GP0), raw: for a binary link instead of console lines. */
+	onUartBytes(listener: (bytes: Uint8Array) => void): () => void {
+		const each = (byte: number) => listener(Uint8Array.of(byte));
+		this.#uartListeners.push(each);
+		return () => {
+			this.#uartListeners = this.#uartListeners.filter((other) => other !== each);
+		};
+	}
+
+	/** Bytes for UART0 RX (GP1), fed at about the line's pace as the emulation runs. */
+	writeUart(bytes: Uint8Array): void {
+		for (const byte of bytes)
+			this.#typing.push(byte);
+	}
 
 	/** Types a line on the console (UART0 RX), ended by CR. */
 	type(line: string): void {
@@ -452,7 +473,8 @@ export class EmulatedPico {
 			const profile = this.#profile;
 			// A few typed bytes per chunk (about a millisecond): the pace of a terminal at 115200 baud.
 			const uart = this.mcu.uart[0]!;
-			for (let typed = 0; typed < 8 && this.#typing.length && uart.enabled && uart.rxEnabled; typed++)
+			// UART_FR.RXFF: the receive FIFO is full; wait for the firmware to read it, as a line with flow control would.
+			for (let typed = 0; typed < 8 && this.#typing.length && uart.enabled && uart.rxEnabled && !(uart.flags & 0x40); typed++)
 				uart.feedByte(this.#typing.shift()!);
 			for (let i = 0; i < CHUNK_INSTRUCTIONS && !this.#reset; i++) {
 				if (core.waiting) {
