@@ -32,6 +32,7 @@ import { type Integrations, dbProblem, openIntegrations } from "../server/integr
 import { BRIDGE_SUMMARY, BRIDGE_USAGE, BridgeError, bridgeOptions, runBridge } from "./bridge.js";
 import { BrokerError, listenProblem, startBroker } from "./broker.js";
 import { describeReport, parseAssignments, requestConfig } from "./config.js";
+import { runSetup } from "./setup.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
 
 const LOG_OPTION: OptionSpec = { name: "log-level", kind: "string", choices: LOG_LEVELS, default: "info", help: "how much to log" };
@@ -145,6 +146,7 @@ commands:
   broker   a small MQTT broker for a lab
   bridge   joins a board without a network to the broker over its serial port
   config   show or change a running device's settings over MQTT
+  setup    give a freshly flashed board its Wi-Fi and broker over its serial console
 
 Run nightlight <command> --help for its options.
 `;
@@ -157,6 +159,8 @@ async function main(argv: string[]): Promise<number> {
 	}
 	if (name === "config")
 		return runConfig(rest);
+	if (name === "setup")
+		return runSetupCommand(rest);
 	const command = COMMANDS[name];
 	if (!command) {
 		process.stderr.write(`nightlight: unknown command ${JSON.stringify(name)}; expected up, device, server, broker, bridge or config\n`);
@@ -268,6 +272,62 @@ async function runConfig(argv: string[]): Promise<number> {
 		if (error instanceof ConfigError)
 			return configFailure("config", error);
 		process.stderr.write(`nightlight config: ${messageOf(error)}\n`);
+		return 1;
+	}
+}
+
+const SETUP_OPTIONS: OptionSpec[] = [
+	{ name: "serial", kind: "string", value: "PORT", help: "the board's serial port: /dev/ttyUSB0 for a USB-serial adapter on its UART0 (GP0 TX, GP1 RX)" },
+	{ name: "baud", kind: "integer", min: 1_200, max: 4_000_000, default: 115_200, help: "the console's speed" },
+	{ name: "broker", kind: "string", value: "URL", show: redactUrl, help: "where to wait for the board's online (default: the broker it is given)" },
+	...CONNECTION_OPTIONS.filter((option) => option.name === "username" || option.name === "password" || option.name === "ca"),
+	{ name: "timeout-ms", kind: "integer", min: 0, default: 90_000, help: "how long to wait for the board to come online after its restart (0: do not wait)" },
+	LOG_OPTION,
+];
+
+/** `nightlight setup --serial PORT KEY=VALUE ...`: one board, then exit. */
+async function runSetupCommand(argv: string[]): Promise<number> {
+	const usage = "nightlight setup --serial PORT wifi_ssid=NAME wifi_password=SECRET broker=mqtt://HOST [KEY=VALUE ...] [options]";
+	const summary = "Gives a freshly flashed board its settings over its serial console (set KEY VALUE for each),\nrestarts it, and waits until it says online on the broker. Any setting of README.md's table can\nbe given; KEY= unsets one.";
+	const positionals: string[] = [];
+	let values: Values & { help?: boolean };
+	let change: ReturnType<typeof parseAssignments>;
+	try {
+		values = parseOptions(SETUP_OPTIONS, argv, process.env, positionals);
+		if (values.help) {
+			process.stdout.write(helpText(usage, summary, SETUP_OPTIONS));
+			return 0;
+		}
+		checkValues(values);
+		if (typeof values.serial !== "string")
+			throw new ConfigError("--serial PORT is required: the board's serial port, e.g. --serial /dev/ttyUSB0");
+		change = parseAssignments(positionals);
+		if (Object.keys(change).length === 0)
+			throw new ConfigError("nothing to set: give at least KEY=VALUE, e.g. wifi_ssid=MyNetwork wifi_password=secret broker=mqtt://192.168.1.10");
+	}
+	catch (error) {
+		return configFailure("setup", error);
+	}
+	const log = consoleLog(values["log-level"] as LogLevel);
+	try {
+		const { id, online } = await runSetup({
+			serial: values.serial as string,
+			baud: values.baud as number,
+			change,
+			watchBroker: values.broker as string | undefined,
+			username: values.username as string | undefined,
+			password: values.password as string | undefined,
+			caFile: values.ca as string | undefined,
+			onlineTimeoutMs: values["timeout-ms"] as number,
+			log,
+		});
+		process.stdout.write(online ? `${id} is online\n` : `${id} is restarting with its new settings\n`);
+		return 0;
+	}
+	catch (error) {
+		if (error instanceof ConfigError)
+			return configFailure("setup", error);
+		process.stderr.write(`nightlight setup: ${messageOf(error)}\n`);
 		return 1;
 	}
 }
