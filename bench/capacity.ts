@@ -53,11 +53,11 @@ function serverUsage(pid: number): { cpuTicks: number; rssMb: number } {
 	return { cpuTicks, rssMb: rss ? Number(rss[1]) / 1024 : 0 };
 }
 
-/** `processes` servers; more than one share the fleet through a shared-subscription group. */
-export async function capacity(broker: TestBroker, fleets: number[], stageMs = 20_000, processes = 1): Promise<CapacityStage[]> {
+/** `processes` servers; more than one share the fleet through a shared-subscription group. `serverArgs`: more options for each. */
+export async function capacity(broker: TestBroker, fleets: number[], stageMs = 20_000, processes = 1, serverArgs: string[] = []): Promise<CapacityStage[]> {
 	const share = processes > 1 ? ["--share", "capacity"] : [];
 	const servers: ChildProcess[] = Array.from({ length: processes }, () =>
-		spawn(process.execPath, ["dist/nightlight.js", "server", "--http-port", "0", "--broker", broker.url, "--log-level", "error", ...share], { stdio: "ignore" }));
+		spawn(process.execPath, ["dist/nightlight.js", "server", "--http-port", "0", "--broker", broker.url, "--log-level", "error", ...share, ...serverArgs], { stdio: "ignore" }));
 	const usage = () => servers.map((server) => serverUsage(server.pid!)).reduce((sum, item) => ({ cpuTicks: sum.cpuTicks + item.cpuTicks, rssMb: sum.rssMb + item.rssMb }));
 	const results: CapacityStage[] = [];
 	const pending = new Map<string, number>();

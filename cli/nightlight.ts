@@ -16,6 +16,7 @@ import { DEFAULT_RULE, checkRule } from "../src/rule.js";
 import { isConsoleCommand } from "../src/config.js";
 import { type ManagedDevice, startManagedDevice } from "../hosts/node/settings.js";
 import { defaultDeviceId } from "../hosts/node/identity.js";
+import { nodeClock } from "../runtime/node/clock.js";
 import { LOG_LEVELS, consoleLog } from "../runtime/node/log.js";
 import { DEFAULT_KEEPALIVE_SECONDS, checkBrokerUrl, parsePins, redactUrl } from "../runtime/node/mqtt.js";
 import { parseLevel } from "../hosts/node/sensor.js";
@@ -25,9 +26,13 @@ import { DEFAULT_FORGET_AFTER_MS, formatDuration } from "../server/forgetting.js
 import { startNodeServer } from "../server/node.js";
 import { DEFAULT_MAX_STREAMS } from "../server/sse.js";
 import { DEFAULT_STATE_DIR, OverrideFile, loadGroupsFile } from "../server/state.js";
+import { DEFAULT_HA_PREFIX, checkPrefix } from "../server/discovery.js";
+import { DEFAULT_RETENTION_DAYS } from "../server/history.js";
+import { type Integrations, dbProblem, openIntegrations } from "../server/integrations.js";
 import { BRIDGE_SUMMARY, BRIDGE_USAGE, BridgeError, bridgeOptions, runBridge } from "./bridge.js";
 import { BrokerError, listenProblem, startBroker } from "./broker.js";
 import { describeReport, parseAssignments, requestConfig } from "./config.js";
+import { runSetup } from "./setup.js";
 import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
 
 const LOG_OPTION: OptionSpec = { name: "log-level", kind: "string", choices: LOG_LEVELS, default: "info", help: "how much to log" };
@@ -73,6 +78,10 @@ const SERVER_OPTIONS: OptionSpec[] = [
 	{ name: "http-listen", kind: "string", value: "ADDRESS", default: "127.0.0.1", help: "address the dashboard and the HTTP API listen on; 0.0.0.0 opens them to your network: set --api-token too" },
 	{ name: "api-token", kind: "string", value: "TOKEN", secret: true, refuseEmpty: true, check: apiTokenProblem, help: "token that changes through the HTTP API need (Authorization: Bearer TOKEN), at least 16 characters; reading stays open; never logged" },
 	{ name: "api-token-file", kind: "string", value: "FILE", help: "file holding the API token, instead of --api-token (kept out of ps)" },
+	{ name: "db", kind: "string", value: "FILE|URL|none", show: redactUrl, check: dbProblem, help: "where the history (readings, commands, availability, overrides) is kept: an SQLite file, postgres://user:password@host:5432/database, or none (default: history.sqlite in --state-dir)" },
+	{ name: "history-days", kind: "number", min: 0.01, max: 3650, default: DEFAULT_RETENTION_DAYS, help: "days of history kept; older rows are deleted every hour" },
+	{ name: "ha-prefix", kind: "string", value: "PREFIX", default: DEFAULT_HA_PREFIX, check: checkPrefix, help: "Home Assistant's MQTT discovery prefix, under which every device is announced" },
+	{ name: "no-ha", kind: "flag", default: false, help: "announce nothing to Home Assistant" },
 	{ name: "max-streams", kind: "integer", min: 1, default: DEFAULT_MAX_STREAMS, help: "live event streams (dashboards) open at once, at most; one more is answered 503" },
 	{ name: "forget-after", kind: "duration", value: "DURATION", min: 1_000, default: formatDuration(DEFAULT_FORGET_AFTER_MS), show: (ms) => formatDuration(Number(ms)), help: "forget a device not heard for this long (30d, 12h, 90s or ms): dropped from the server and the API, its retained command cleared" },
 ];
@@ -137,6 +146,7 @@ commands:
   broker   a small MQTT broker for a lab
   bridge   joins a board without a network to the broker over its serial port
   config   show or change a running device's settings over MQTT
+  setup    give a freshly flashed board its Wi-Fi and broker over its serial console
 
 Run nightlight <command> --help for its options.
 `;
@@ -149,6 +159,8 @@ async function main(argv: string[]): Promise<number> {
 	}
 	if (name === "config")
 		return runConfig(rest);
+	if (name === "setup")
+		return runSetupCommand(rest);
 	const command = COMMANDS[name];
 	if (!command) {
 		process.stderr.write(`nightlight: unknown command ${JSON.stringify(name)}; expected up, device, server, broker, bridge or config\n`);
@@ -260,6 +272,62 @@ async function runConfig(argv: string[]): Promise<number> {
 		if (error instanceof ConfigError)
 			return configFailure("config", error);
 		process.stderr.write(`nightlight config: ${messageOf(error)}\n`);
+		return 1;
+	}
+}
+
+const SETUP_OPTIONS: OptionSpec[] = [
+	{ name: "serial", kind: "string", value: "PORT", help: "the board's serial port: /dev/ttyUSB0 for a USB-serial adapter on its UART0 (GP0 TX, GP1 RX)" },
+	{ name: "baud", kind: "integer", min: 1_200, max: 4_000_000, default: 115_200, help: "the console's speed" },
+	{ name: "broker", kind: "string", value: "URL", show: redactUrl, help: "where to wait for the board's online (default: the broker it is given)" },
+	...CONNECTION_OPTIONS.filter((option) => option.name === "username" || option.name === "password" || option.name === "ca"),
+	{ name: "timeout-ms", kind: "integer", min: 0, default: 90_000, help: "how long to wait for the board to come online after its restart (0: do not wait)" },
+	LOG_OPTION,
+];
+
+/** `nightlight setup --serial PORT KEY=VALUE ...`: one board, then exit. */
+async function runSetupCommand(argv: string[]): Promise<number> {
+	const usage = "nightlight setup --serial PORT wifi_ssid=NAME wifi_password=SECRET broker=mqtt://HOST [KEY=VALUE ...] [options]";
+	const summary = "Gives a freshly flashed board its settings over its serial console (set KEY VALUE for each),\nrestarts it, and waits until it says online on the broker. Any setting of README.md's table can\nbe given; KEY= unsets one.";
+	const positionals: string[] = [];
+	let values: Values & { help?: boolean };
+	let change: ReturnType<typeof parseAssignments>;
+	try {
+		values = parseOptions(SETUP_OPTIONS, argv, process.env, positionals);
+		if (values.help) {
+			process.stdout.write(helpText(usage, summary, SETUP_OPTIONS));
+			return 0;
+		}
+		checkValues(values);
+		if (typeof values.serial !== "string")
+			throw new ConfigError("--serial PORT is required: the board's serial port, e.g. --serial /dev/ttyUSB0");
+		change = parseAssignments(positionals);
+		if (Object.keys(change).length === 0)
+			throw new ConfigError("nothing to set: give at least KEY=VALUE, e.g. wifi_ssid=MyNetwork wifi_password=secret broker=mqtt://192.168.1.10");
+	}
+	catch (error) {
+		return configFailure("setup", error);
+	}
+	const log = consoleLog(values["log-level"] as LogLevel);
+	try {
+		const { id, online } = await runSetup({
+			serial: values.serial as string,
+			baud: values.baud as number,
+			change,
+			watchBroker: values.broker as string | undefined,
+			username: values.username as string | undefined,
+			password: values.password as string | undefined,
+			caFile: values.ca as string | undefined,
+			onlineTimeoutMs: values["timeout-ms"] as number,
+			log,
+		});
+		process.stdout.write(online ? `${id} is online\n` : `${id} is restarting with its new settings\n`);
+		return 0;
+	}
+	catch (error) {
+		if (error instanceof ConfigError)
+			return configFailure("setup", error);
+		process.stderr.write(`nightlight setup: ${messageOf(error)}\n`);
 		return 1;
 	}
 }
@@ -412,26 +480,66 @@ function readStdin(managed: ManagedDevice, log: Log): void {
 /** The dashboard's files: next to dist/nightlight.js once built. */
 const DASHBOARD_DIR = fileURLToPath(new URL("./dashboard/", import.meta.url));
 
+/** The nightlight's version, from the package.json next to dist/. */
+function version(): string {
+	try {
+		return (JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as { version?: string }).version ?? "unknown";
+	}
+	catch {
+		return "unknown";
+	}
+}
+
 async function startServer(values: Values, log: Log, url: string, fatal: (message: string) => void, simulated?: Map<string, SimulatedSensor>): Promise<Running & { http: HttpApi }> {
 	const rule = { threshold: values.threshold as number, hysteresis: values.hysteresis as number };
 	let http: HttpApi | undefined;
-	const node = startNodeServer({
-		url,
-		username: values.username as string | undefined,
-		password: values.password as string | undefined,
-		caFile: values.ca as string | undefined,
-		pin: values.pin as string | undefined,
-		servername: values.servername as string | undefined,
-		keepaliveSeconds: values.keepalive as number,
-		rule,
-		share: values.share as string | undefined,
-		groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],
-		stateDir: values["state-dir"] as string,
-		forgetAfterMs: values["forget-after"] as number,
-		log,
-		onEvent: (event) => http?.send(event),
-		onShareProblem: (problem) => fatal(`--share ${String(values.share)}: ${problem}. Use a broker with MQTT shared subscriptions, such as Mosquitto 2 (the embedded broker has none), or run without --share`),
-	});
+	let integrations: Integrations;
+	try {
+		integrations = await openIntegrations({
+			db: values.db as string | undefined,
+			stateDir: values["state-dir"] as string,
+			historyDays: values["history-days"] as number,
+			haPrefix: values["no-ha"] === true ? undefined : values["ha-prefix"] as string,
+			share: values.share as string | undefined,
+			version: version(),
+			clock: nodeClock,
+			log,
+		});
+	}
+	catch (error) {
+		const problem = messageOf(error);
+		throw new ConfigError(`--db: ${problem}${/[.?!]$/.test(problem) ? "" : "."} Fix --db (NIGHTLIGHT_DB), or run without history: --db none`);
+	}
+	const extras = integrations;
+	let node: ReturnType<typeof startNodeServer>;
+	try {
+		node = startNodeServer({
+			url,
+			username: values.username as string | undefined,
+			password: values.password as string | undefined,
+			caFile: values.ca as string | undefined,
+			pin: values.pin as string | undefined,
+			servername: values.servername as string | undefined,
+			keepaliveSeconds: values.keepalive as number,
+			rule,
+			share: values.share as string | undefined,
+			groups: typeof values.groups === "string" ? loadGroupsFile(values.groups, rule) : [],
+			stateDir: values["state-dir"] as string,
+			forgetAfterMs: values["forget-after"] as number,
+			log,
+			notDevices: extras.notDevices,
+			onEvent: (event) => {
+				http?.send(event);
+				extras.observe(event);
+			},
+			onShareProblem: (problem) => fatal(`--share ${String(values.share)}: ${problem}. Use a broker with MQTT shared subscriptions, such as Mosquitto 2 (the embedded broker has none), or run without --share`),
+		});
+	}
+	catch (error) {
+		await extras.stop();
+		throw error;
+	}
+	const handlers = extras.attach(node.server, node.client);
 	const host = values["http-listen"] as string;
 	const port = values["http-port"] as number;
 	const apiToken = apiTokenOf(values);
@@ -444,12 +552,14 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 			...(simulated ? { simulated } : {}),
 			brokerUp: () => node.client.connected,
 			staticDirs: [DASHBOARD_DIR],
+			handlers,
 			maxStreams: values["max-streams"] as number,
 			...(apiToken === undefined ? {} : { apiToken }),
 		});
 	}
 	catch (error) {
 		await node.stop();
+		await extras.stop();
 		throw listenProblem(error as NodeJS.ErrnoException, host, port, "dashboard", "--http-port (NIGHTLIGHT_HTTP_PORT)", "--http-listen (NIGHTLIGHT_HTTP_LISTEN)");
 	}
 	const api = http;
@@ -460,6 +570,7 @@ async function startServer(values: Values, log: Log, url: string, fatal: (messag
 		stop: async () => {
 			await api.close();
 			await node.stop();
+			await extras.stop();
 		},
 	};
 }

@@ -6,16 +6,23 @@
  * on every (re)connection the page reloads the whole picture from the JSON API, following the
  * pages of /api/devices. Events that ask for a reload while one runs get one more after it, not
  * one each. A stream the server refuses (too many dashboards open) is tried again later.
+ * Each chart opens with the server's history of the chosen window (the last 3 hours unless the
+ * header says otherwise), so it shows the past after a reload or a server restart; a link
+ * downloads it as CSV.
  * When the server has an API token, a change it refuses (401, 403) asks for the token, keeps it
  * in localStorage and tries once more; `#token=…` in the address gives it once, then leaves the
  * address bar. Reading needs no token.
  */
 import uPlot from "uplot";
 import "uplot/dist/uPlot.min.css";
+import { deviceSettings, fleetSettings } from "./settings.js";
 
-const WINDOW_S = 5 * 60;
 const TOKEN_KEY = "nightlight.apiToken";
 const REFUSED_RETRY_MS = 30_000;
+const WINDOW_KEY = "nightlight.window";
+/** The chart windows offered, in seconds; the default is the last 3 hours. */
+const WINDOWS_S: Record<string, number> = { "15 min": 15 * 60, "3 h": 3 * 3600, "24 h": 24 * 3600, "7 days": 7 * 24 * 3600 };
+const DEFAULT_WINDOW = "3 h";
 
 interface DeviceView {
 	id: string;
@@ -54,7 +61,10 @@ interface Override {
 }
 
 interface Card {
+	kind: "device" | "group";
+	id: string;
 	root: HTMLElement;
+	csv: HTMLAnchorElement;
 	lamp: HTMLElement;
 	avail: HTMLElement;
 	drift: HTMLElement;
@@ -71,9 +81,11 @@ interface Card {
 
 const cards = new Map<string, Card>();
 const container = document.getElementById("cards")!;
+container.before(fleetSettings((method, path, body) => api(method, path, body), () => requestRefresh()));
 const link = document.getElementById("link")!;
 const lock = document.getElementById("lock")!;
 const notice = document.getElementById("notice")!;
+const windowChoice = document.getElementById("window") as HTMLSelectElement;
 let overrides: Override[] = [];
 /** The token when localStorage refuses it (some private windows): kept for this page only. */
 let tokenInMemory: string | undefined;
@@ -219,15 +231,19 @@ function card(key: string, kind: "device" | "group", id: string, simulated: bool
 		slider.addEventListener("input", send);
 		sliderRow.append("light:", slider, shown);
 	}
-	const title = element("h2", {}, lamp, `${kind === "group" ? "group " : ""}${id}`, avail, drift);
+	const csv = element("a", { className: "csv", textContent: "CSV", title: "download this chart's history as CSV" });
+	csv.dataset.testid = `csv-${key}`;
+	const title = element("h2", {}, lamp, `${kind === "group" ? "group " : ""}${id}`, avail, drift, csv);
 	const plot = element("div");
 	const root = element("section", { className: "card" }, title, facts, plot, row, sliderRow);
+	if (kind === "device")
+		root.append(deviceSettings(id, api, requestRefresh));
 	root.dataset.testid = `card-${key}`;
 	container.append(root);
 	const chart = new uPlot({
 		width: 420,
 		height: 160,
-		scales: { y: { range: [0, 1023] } },
+		scales: { x: { time: true, range: () => [Date.now() / 1000 - windowS(), Date.now() / 1000] }, y: { range: [0, 1023] } },
 		axes: [{ stroke: "#9aa0aa", grid: { stroke: "#2b3040" } }, { stroke: "#9aa0aa", grid: { stroke: "#2b3040" } }],
 		legend: { show: false },
 		series: [
@@ -236,19 +252,50 @@ function card(key: string, kind: "device" | "group", id: string, simulated: bool
 			{ label: "threshold", stroke: "#ffb454", dash: [6, 4], width: 1 },
 		],
 	}, [[], [], []], plot);
-	existing = { root, lamp, avail, drift, facts, buttons, slider, chart, times: [], lights: [], threshold: 300, stateAt: 0 };
+	existing = { kind, id, root, csv, lamp, avail, drift, facts, buttons, slider, chart, times: [], lights: [], threshold: 300, stateAt: 0 };
 	cards.set(key, existing);
+	loadHistory(existing).catch(() => undefined);
 	return existing;
+}
+
+function windowS(): number {
+	return WINDOWS_S[windowChoice.value] ?? WINDOWS_S[DEFAULT_WINDOW]!;
+}
+
+function historyPath(item: Card, from: number, to: number, format = ""): string {
+	return `/api/${item.kind === "group" ? "groups" : "devices"}/${encodeURIComponent(item.id)}/history?from=${Math.floor(from)}&to=${Math.ceil(to)}${format}`;
+}
+
+/** Fills the chart with the server's history of the window; readings that came live meanwhile stay. */
+async function loadHistory(item: Card): Promise<void> {
+	const to = Date.now();
+	const from = to - windowS() * 1000;
+	item.csv.href = historyPath(item, from, to, "&format=csv");
+	const response = await fetch(historyPath(item, from, to));
+	// 404: a server that keeps no history (--db none); the chart fills from live readings alone.
+	if (!response.ok)
+		return;
+	const answer = await response.json() as { points: Array<{ at: number; light: number }> };
+	const live: Array<[number, number | null]> = [];
+	item.times.forEach((time, index) => {
+		if (time * 1000 >= to)
+			live.push([time, item.lights[index] ?? null]);
+	});
+	item.times = [...answer.points.map((point) => point.at / 1000), ...live.map(([time]) => time)];
+	item.lights = [...answer.points.map((point) => Math.round(point.light)), ...live.map(([, light]) => light)];
+	item.root.dataset.history = String(answer.points.length);
+	redraw(item);
 }
 
 function redraw(item: Card): void {
 	const now = Date.now() / 1000;
-	while (item.times.length > 0 && item.times[0]! < now - WINDOW_S) {
+	while (item.times.length > 0 && item.times[0]! < now - windowS()) {
 		item.times.shift();
 		item.lights.shift();
 	}
-	const times = [...item.times, now];
-	const lights = [...item.lights, item.lights[item.lights.length - 1] ?? null];
+	// The window's start and now as points of their own: the threshold line spans the whole chart.
+	const times = [now - windowS(), ...item.times, now];
+	const lights = [null, ...item.lights, item.lights[item.lights.length - 1] ?? null];
 	item.chart.setData([times, lights, times.map(() => item.threshold)]);
 }
 
@@ -361,6 +408,9 @@ function live(): void {
 		link.textContent = "live";
 		link.className = "";
 		requestRefresh();
+		// Back after a restart: what happened meanwhile is in the history.
+		for (const item of cards.values())
+			loadHistory(item).catch(() => undefined);
 		checkAuth().catch(() => undefined);
 	});
 	source.addEventListener("error", () => {
@@ -411,6 +461,28 @@ setInterval(() => {
 	for (const item of cards.values())
 		redraw(item);
 }, 2_000);
+for (const name of Object.keys(WINDOWS_S))
+	windowChoice.append(element("option", { value: name, textContent: name }));
+windowChoice.value = (() => {
+	try {
+		return localStorage.getItem(WINDOW_KEY) ?? DEFAULT_WINDOW;
+	}
+	catch {
+		return DEFAULT_WINDOW;
+	}
+})();
+if (!(windowChoice.value in WINDOWS_S))
+	windowChoice.value = DEFAULT_WINDOW;
+windowChoice.addEventListener("change", () => {
+	try {
+		localStorage.setItem(WINDOW_KEY, windowChoice.value);
+	}
+	catch {
+		// Kept for this page only.
+	}
+	for (const item of cards.values())
+		loadHistory(item).catch(() => undefined);
+});
 tokenFromAddress();
 requestRefresh();
 live();

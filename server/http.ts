@@ -11,6 +11,8 @@
  *   POST   /api/devices/ID/light            {"light": 0..1023}, for devices simulated in this process
  *   GET    /api/events                      text/event-stream: telemetry, command, availability, state, group, overrides, forgotten
  *
+ * More routes come as `handlers` (the history, /metrics: server/integrations.ts); each answers its own.
+ *
  * A bad request gets a 4xx and {"error": "..."}; a handler that fails gets a 500 and a log line,
  * never a crash. Live events are capped and batched, and slow readers dropped (server/sse.ts).
  * Each request costs O(its answer): a device's override and group are looked up, not searched.
@@ -43,6 +45,9 @@ const MIME: Record<string, string> = {
 	".svg": "image/svg+xml",
 };
 
+/** Takes the requests of its own paths: true when it took this one (it answers it, errors included). */
+export type HttpHandler = (request: IncomingMessage, url: URL, response: ServerResponse) => boolean;
+
 /** A sensor this process simulates: the dashboard's slider sets it. */
 export interface SimulatedSensor {
 	set(level: number): void;
@@ -62,6 +67,8 @@ export interface HttpApiOptions {
 	staticDirs?: string[];
 	/** When given, changes (any method but GET and HEAD) need it as `Authorization: Bearer <token>`. */
 	apiToken?: string;
+	/** Routes of other modules, asked in turn after the token check and before the API's own. */
+	handlers?: HttpHandler[];
 	/** Live event streams open at once, at most (server/sse.ts); default 100. */
 	maxStreams?: number;
 	/** A live event stream with more unread bytes than this is closed (server/sse.ts). */
@@ -181,6 +188,33 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 				throw new HttpError(404, result.error);
 			return [200, { override: server.override(parsed.value.kind, parsed.value.id) }];
 		}
+		if (resource === "devices" && parts.length === 4 && b === "config" && a !== undefined) {
+			if (!isDeviceId(a))
+				throw new HttpError(400, `not a device id: ${JSON.stringify(a)}`);
+			if (method === "GET") {
+				const config = server.configs.get(a);
+				if (!config)
+					throw new HttpError(404, `${a} has not said its settings (a device that keeps settings says them at every connect)`);
+				return [200, { id: a, config }];
+			}
+			only("PUT");
+			const outcome = await server.configs.change(a, await readJson(request));
+			if (!outcome.ok)
+				return [outcome.status, { error: outcome.error, ...(outcome.refused ? { refused: outcome.refused } : {}), ...(outcome.report ? { config: outcome.report } : {}) }];
+			return [200, { id: a, config: outcome.report }];
+		}
+		if (resource === "config" && parts.length === 2) {
+			// The fleet: the same change to every device that has said its settings, at once.
+			only("PUT");
+			const body = await readJson(request);
+			const ids = server.configs.ids();
+			const outcomes = await Promise.all(ids.map(async (id) => [id, await server.configs.change(id, body)] as const));
+			const devices: Record<string, unknown> = {};
+			for (const [id, outcome] of outcomes)
+				devices[id] = outcome.ok ? { ok: true, revision: outcome.report.revision } : { ok: false, error: outcome.error, ...(outcome.refused ? { refused: outcome.refused } : {}) };
+			const failed = outcomes.filter(([, outcome]) => !outcome.ok).length;
+			return [failed === 0 ? 200 : 207, { changed: ids.length - failed, failed, devices }];
+		}
 		if (resource === "devices" && parts.length === 4 && b === "light" && a !== undefined && c === undefined) {
 			only("POST");
 			if (!isDeviceId(a))
@@ -272,6 +306,15 @@ export async function startHttpApi(options: HttpApiOptions): Promise<HttpApi> {
 				refuse(verdict, request, url, response);
 				return;
 			}
+		}
+		try {
+			if (options.handlers?.some((handle) => handle(request, url, response)))
+				return;
+		}
+		catch (error) {
+			log("error", TAG, `${request.method} ${url.pathname} failed: ${messageOf(error)}`);
+			reply(500, { error: "internal error" });
+			return;
 		}
 		if (url.pathname === "/api/events") {
 			if (request.method !== "GET") {

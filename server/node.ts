@@ -23,6 +23,8 @@ export interface NodeServerOptions extends BrokerOptions {
 	onEvent?: (event: ServerEvent) => void;
 	/** With `share`: the broker has no shared subscriptions (see server/share-probe.ts). */
 	onShareProblem?: (problem: string) => void;
+	/** First topic levels that are not devices (see ServerOptions). */
+	notDevices?: string[];
 }
 
 export interface NodeServer {
@@ -75,6 +77,7 @@ export function startNodeServer(options: NodeServerOptions): NodeServer {
 			instance: clientId,
 			groups: options.groups ?? [],
 			overrides,
+			notDevices: options.notDevices ?? [],
 			...(options.link ? { link: options.link } : {}),
 			...(options.forgetAfterMs === undefined ? {} : { forgetAfterMs: options.forgetAfterMs }),
 			...(options.onShareProblem ? { onShareProblem: options.onShareProblem } : {}),

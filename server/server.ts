@@ -52,6 +52,7 @@ import {
 	COMMAND_MAX_BYTES,
 	SERVER_STATUS_TOPIC,
 	encodeCommand,
+	isDeviceId,
 	parseAvailability,
 	parseCommand,
 	parseState,
@@ -63,25 +64,17 @@ import {
 import { callSafely, messageOf } from "../src/errors.js";
 import { Link, hashString, subscribeLogged } from "../src/link.js";
 import { LogLimit } from "../src/log-limit.js";
-import type { Clock, Log, MqttClient, Payload, TimerHandle } from "../src/ports.js";
+import type { Clock, Log, MqttClient, Payload } from "../src/ports.js";
 import { type RuleOptions, checkRule, decide } from "../src/rule.js";
 import { Convergence } from "./convergence.js";
+import { OverrideBook } from "./override-book.js";
+import { ALL_CONFIG, DeviceConfigs } from "./device-config.js";
 import { DeviceIndex } from "./device-index.js";
 import { DEFAULT_FORGET_AFTER_MS, Forgetting } from "./forgetting.js";
 import { ShareProbe } from "./share-probe.js";
 import { type GroupConfig, aggregate } from "./groups.js";
-import { Members, SETTLE_MS, encodeMemberMessage, memberTopic, membersFilter, parseMemberMessage } from "./members.js";
-import {
-	OVERRIDES_FILTER,
-	type Override,
-	type OverrideKind,
-	type OverrideMessage,
-	encodeOverrideMessage,
-	newerThan,
-	overrideKey,
-	overrideTopic,
-	parseOverrideMessage,
-} from "./overrides.js";
+import { Members, encodeMemberMessage, memberTopic, membersFilter, parseMemberMessage } from "./members.js";
+import { OVERRIDES_FILTER, type Override, type OverrideKind } from "./overrides.js";
 import type { DeviceRecord, GroupStatus, ServerEvent, ServerOptions, ServerStats } from "./types.js";
 
 export type { DeviceRecord, GroupStatus, ServerEvent, ServerOptions, ServerStats } from "./types.js";
@@ -104,11 +97,6 @@ interface GroupRecord {
 	owner: string | undefined;
 }
 
-interface Stamp {
-	at: number;
-	by: string;
-}
-
 /** What the server keeps of a device; the drift is kept by its Convergence. */
 type DeviceEntry = Omit<DeviceRecord, "drift">;
 
@@ -118,6 +106,7 @@ export class Server {
 	#log: Log;
 	#rule: RuleOptions;
 	#onEvent: ((event: ServerEvent) => void) | undefined;
+	#notDevices: Set<string>;
 	#share: string | undefined;
 	#devices = new Map<string, DeviceEntry>();
 	#groups = new Map<string, GroupRecord>();
@@ -128,12 +117,9 @@ export class Server {
 	#groupOf = new Map<string, string>();
 	#index = new DeviceIndex((id) => this.#devices.has(id));
 	#forgetting: Forgetting;
-	#overrides = new Map<string, Override>();
-	/** Overrides removed, by key, with when: so an older copy of one is not taken for news. */
-	#cleared = new Map<string, Stamp & { kind: OverrideKind; id: string }>();
-	/** Overrides (and removals) this server knows and has not yet heard from the broker since connecting. */
-	#unconfirmed = new Set<string>();
-	#confirmTimer: TimerHandle | undefined;
+	/** Devices' settings: what each says on `<id>/config`, and changes for the API. */
+	readonly configs: DeviceConfigs;
+	#overrides: OverrideBook;
 	#instance: string;
 	#members: Members | undefined;
 	#probe: ShareProbe | undefined;
@@ -152,6 +138,7 @@ export class Server {
 		this.#clock = options.clock;
 		this.#log = options.log;
 		this.#onEvent = options.onEvent;
+		this.#notDevices = new Set(options.notDevices ?? []);
 		this.#rejects = new LogLimit({ clock: options.clock, log: options.log, tag: TAG, what: "messages rejected" });
 		if (options.share !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(options.share))
 			throw new RangeError(`share group must be 1..64 letters, digits, "_", "." or "-", got ${JSON.stringify(options.share)}`);
@@ -171,12 +158,16 @@ export class Server {
 			for (const id of [...config.leds, ...config.sensors])
 				this.#groupOf.set(id, this.#groupOf.get(id) ?? config.name);
 		}
-		for (const override of options.overrides ?? []) {
-			if (override.kind === "group" && !this.#groups.has(override.id))
-				this.#log("warn", TAG, `dropping the override of group ${override.id}: no such group in the configuration`);
-			else
-				this.#overrides.set(overrideKey(override.kind, override.id), { ...override });
-		}
+		this.#overrides = new OverrideBook({
+			clock: options.clock,
+			log: options.log,
+			instance: this.#instance,
+			initial: options.overrides ?? [],
+			say: (topic, message) => this.#publish(topic, message, true),
+			adopted: (kind, id, local) => this.#adopted(kind, id, local),
+			hasGroup: (name) => this.#groups.has(name),
+			reject: (topic, reason) => this.#reject(topic, reason),
+		});
 		if (this.#share !== undefined) {
 			const share = this.#share;
 			this.#members = new Members({
@@ -211,6 +202,7 @@ export class Server {
 		if (options.link)
 			linkOptions.policy = options.link;
 		this.#link = new Link(linkOptions);
+		this.configs = new DeviceConfigs({ mqtt: options.mqtt, clock: options.clock, log: options.log });
 		this.#forgetting = new Forgetting({
 			clock: options.clock,
 			log: options.log,
@@ -287,7 +279,7 @@ export class Server {
 	}
 
 	overrides(): Override[] {
-		return [...this.#overrides.values()].map((override) => ({ ...override }));
+		return this.#overrides.list();
 	}
 
 	/** The override of a device or a group, if any. */
@@ -296,12 +288,32 @@ export class Server {
 		return override && { ...override };
 	}
 
-	/** The threshold that decides a device alone: its override's, or the server's. */
+	/** The threshold that decides a device alone: its override's, else the one set on the device, else the server's. */
 	thresholdOf(id: string): number {
 		const group = this.#ledOf.get(id);
 		if (group)
 			return this.#override("group", group.config.name)?.threshold ?? group.config.rule.threshold;
-		return this.#override("device", id)?.threshold ?? this.#rule.threshold;
+		return this.#override("device", id)?.threshold ?? this.#ruleOf(id).threshold;
+	}
+
+	/**
+	 * The rule for a device alone: the threshold and hysteresis stored on the device (set from
+	 * its console, over MQTT, by the CLI or the dashboard) where it says so, else the server's.
+	 */
+	#ruleOf(id: string): RuleOptions {
+		const report = this.configs.get(id);
+		const stored = report?.stored ?? [];
+		const value = (key: "threshold" | "hysteresis") => {
+			const number = report?.settings[key];
+			return stored.includes(key) && typeof number === "number" ? number : this.#rule[key];
+		};
+		const rule = { threshold: value("threshold"), hysteresis: value("hysteresis") };
+		try {
+			return checkRule(rule);
+		}
+		catch {
+			return this.#rule;
+		}
 	}
 
 	/**
@@ -311,105 +323,22 @@ export class Server {
 	setOverride(override: Override): { ok: true } | { ok: false; error: string } {
 		if (override.kind === "group" && !this.#groups.has(override.id))
 			return { ok: false, error: `no group named ${JSON.stringify(override.id)}` };
-		const key = overrideKey(override.kind, override.id);
-		const stamped = { kind: override.kind, id: override.id, mode: override.mode, ...(override.threshold === undefined ? {} : { threshold: override.threshold }), ...this.#stamp(key) };
-		this.#adopt({ cleared: false, override: stamped }, true);
-		this.#sayOverride(key);
+		this.#overrides.set(override);
 		return { ok: true };
 	}
 
 	/** Removes an override; false when there was none. */
 	clearOverride(kind: OverrideKind, id: string): boolean {
-		const key = overrideKey(kind, id);
-		if (!this.#overrides.has(key))
-			return false;
-		this.#adopt({ cleared: true, kind, id, ...this.#stamp(key) }, true);
-		this.#sayOverride(key);
-		return true;
+		return this.#overrides.clear(kind, id);
 	}
 
-	/** A stamp for a change made here now, newer than anything known of `key`. */
-	#stamp(key: string): Stamp {
-		const known = this.#known(key);
-		return { at: Math.max(this.#clock.now(), (known?.at ?? -1) + 1), by: this.#instance };
-	}
-
-	/**
-	 * The stamp of what this server knows of an override: set or cleared. One from a file of an
-	 * older version has none: it counts as the oldest possible, so any shared copy wins.
-	 */
-	#known(key: string): Stamp | undefined {
-		const override = this.#overrides.get(key);
-		if (override)
-			return { at: override.at ?? 0, by: override.by ?? this.#instance };
-		return this.#cleared.get(key);
-	}
-
-	/** Takes an override (or its removal) as the newest; `local`: it was made through this server. */
-	#adopt(message: OverrideMessage, local: boolean): void {
-		const { kind, id } = message.cleared ? message : message.override;
-		const key = overrideKey(kind, id);
-		if (message.cleared) {
-			this.#cleared.set(key, { kind, id, at: message.at, by: message.by });
-			if (!this.#overrides.delete(key))
-				return;
-			this.#log("info", TAG, `override ${kind} ${id} removed${local ? "" : ` by ${message.by}`}`);
-		}
-		else {
-			const { override } = message;
-			this.#cleared.delete(key);
-			this.#overrides.set(key, { ...override });
-			this.#log("info", TAG, `override ${kind} ${id}: ${override.mode}${override.threshold === undefined ? "" : `, threshold ${override.threshold}`}${local ? "" : ` by ${override.by}`}`);
-		}
+	/** An override was set or removed, here or by another server of the fleet. */
+	#adopted(kind: OverrideKind, id: string, local: boolean): void {
 		this.#emit({ type: "overrides", overrides: this.overrides(), change: { kind, id, override: this.override(kind, id) ?? null } });
 		// A device alone is commanded by whichever server hears it: the one that took the change
 		// applies it now, the others when they next decide for the device.
 		if (local || this.#members === undefined || kind === "group" || this.#ledOf.has(id))
 			this.#overridden(kind, id);
-	}
-
-	/** Says what this server knows of an override on its retained topic. */
-	#sayOverride(key: string): void {
-		const override = this.#overrides.get(key);
-		const cleared = this.#cleared.get(key);
-		let message: OverrideMessage;
-		if (override)
-			message = { cleared: false, override: { ...override, ...this.#known(key)! } };
-		else if (cleared)
-			message = { cleared: true, ...cleared };
-		else
-			return;
-		const { kind, id } = override ?? cleared!;
-		this.#publish(overrideTopic(kind, id), encodeOverrideMessage(message), true);
-	}
-
-	/** An override from the broker: the newest wins; an older one is answered with the newer. */
-	#overrideMessage(topic: string, payload: Payload): void {
-		if (payloadLength(payload) === 0)
-			return;
-		const text = payloadText(payload, COMMAND_MAX_BYTES);
-		const parsed = text.ok ? parseOverrideMessage(topic, text.value) : text;
-		if (!parsed.ok) {
-			this.#reject(topic, parsed.error);
-			return;
-		}
-		const message = parsed.value;
-		const { kind, id, at, by } = message.cleared ? message : message.override;
-		const key = overrideKey(kind, id);
-		const known = this.#known(key);
-		if (known && !newerThan(at, by, known.at, known.by)) {
-			if (known.at === at && known.by === by)
-				this.#unconfirmed.delete(key);
-			else
-				this.#sayOverride(key);
-			return;
-		}
-		this.#unconfirmed.delete(key);
-		if (kind === "group" && !this.#groups.has(id)) {
-			this.#log("debug", TAG, `${topic}: no group ${id} in this server's configuration; ignored`);
-			return;
-		}
-		this.#adopt(message, false);
 	}
 
 	start(): void {
@@ -431,7 +360,7 @@ export class Server {
 		this.#probe?.stop();
 		this.#convergence.stop();
 		this.#forgetting.stop();
-		this.#cancelConfirm();
+		this.#overrides.stop();
 		if (this.#link.state === "up")
 			this.#publishStatus("offline");
 		this.#link.stop();
@@ -442,7 +371,7 @@ export class Server {
 	#connected(): void {
 		const shared = (topic: string) => (this.#share === undefined ? topic : `$share/${this.#share}/${topic}`);
 		// Availability is rare and every server's API shows it, so every server hears all of it.
-		const watched = [shared(ALL_TELEMETRY), ALL_STATUS, SERVER_STATUS_TOPIC, ALL_STATE, OVERRIDES_FILTER];
+		const watched = [shared(ALL_TELEMETRY), ALL_STATUS, SERVER_STATUS_TOPIC, ALL_STATE, OVERRIDES_FILTER, ALL_CONFIG];
 		// Every server of a share group hears every grouped sensor: groups decide from all readings.
 		const sensors = this.#share === undefined ? [] : [...this.#sensorOf.keys()].map((id) => topics.telemetry(id));
 		if (this.#share !== undefined)
@@ -453,22 +382,7 @@ export class Server {
 			subscribeLogged(this.#mqtt, this.#log, TAG, topic);
 		this.#members?.up();
 		this.#probe?.start();
-		// Say the overrides this server keeps (from its file, or made while the broker was away)
-		// unless the broker's retained copies, which arrive right after subscribing, already say them.
-		this.#cancelConfirm();
-		this.#unconfirmed = new Set([...this.#overrides.keys(), ...this.#cleared.keys()]);
-		this.#confirmTimer = this.#clock.setTimeout(() => {
-			this.#confirmTimer = undefined;
-			for (const key of this.#unconfirmed)
-				this.#sayOverride(key);
-			this.#unconfirmed.clear();
-		}, SETTLE_MS);
-	}
-
-	#cancelConfirm(): void {
-		if (this.#confirmTimer !== undefined)
-			this.#clock.clearTimeout(this.#confirmTimer);
-		this.#confirmTimer = undefined;
+		this.#overrides.connected();
 	}
 
 	/** May this server command the group's LEDs now? Alone, always; in a share group, when it owns it (kept by #ownersChanged). */
@@ -515,8 +429,16 @@ export class Server {
 				this.#serviceMessage(topic, payload);
 				return;
 			}
+			if (topic.endsWith("/config") && isDeviceId(topic.slice(0, -7))) {
+				const id = topic.slice(0, -7);
+				if (!this.configs.message(id, payload))
+					this.#reject(topic, "not a device's settings report");
+				else
+					this.#overridden("device", id);
+				return;
+			}
 			const parsed = parseTopic(topic);
-			if (!parsed)
+			if (!parsed || this.#notDevices.has(parsed.id))
 				return;
 			if (parsed.kind === "telemetry")
 				this.#telemetry(parsed.id, payload, retained);
@@ -637,7 +559,8 @@ export class Server {
 			const record = this.#devices.get(id);
 			if (record?.light === undefined)
 				return;
-			ledOn = decide({ threshold: own?.threshold ?? this.#rule.threshold, hysteresis: this.#rule.hysteresis }, record.light, record.ledOn);
+			const rule = this.#ruleOf(id);
+			ledOn = decide({ threshold: own?.threshold ?? rule.threshold, hysteresis: rule.hysteresis }, record.light, record.ledOn);
 			why = `light ${record.light}`;
 		}
 		if (ledOn === undefined)
@@ -692,7 +615,7 @@ export class Server {
 	}
 
 	#override(kind: OverrideKind, id: string): Override | undefined {
-		return this.#overrides.get(overrideKey(kind, id));
+		return this.#overrides.get(kind, id);
 	}
 
 	#state(id: string, payload: Payload): void {
@@ -761,6 +684,7 @@ export class Server {
 		this.#devices.delete(id);
 		this.#index.delete();
 		this.#convergence.forget(id);
+		this.configs.forget(id);
 		this.#emit({ type: "forgotten", id });
 	}
 
@@ -776,7 +700,7 @@ export class Server {
 	/** The servers' own topics: shared overrides, and the members of this server's share group. */
 	#serviceMessage(topic: string, payload: Payload): void {
 		if (topic.startsWith("nightlight/overrides/")) {
-			this.#overrideMessage(topic, payload);
+			this.#overrides.message(topic, payload);
 			return;
 		}
 		const members = this.#members;
@@ -822,7 +746,7 @@ export class Server {
 	/** Without the broker the server cannot vouch for any device: each says online again when it is back. */
 	#lostBroker(): void {
 		this.#log("warn", TAG, "lost the broker; reconnecting, and counting every device offline until it says otherwise");
-		this.#cancelConfirm();
+		this.#overrides.stop();
 		this.#members?.down();
 		this.#probe?.stop();
 		for (const record of this.#devices.values()) {

@@ -27,6 +27,8 @@ export interface ServerOptions {
 	forgetAfterMs?: number;
 	/** Told about each decision, for a display or a benchmark. A throwing listener is logged. */
 	onEvent?: (event: ServerEvent) => void;
+	/** First topic levels that are not devices though `+/status` matches them, e.g. Home Assistant's `homeassistant/status`. */
+	notDevices?: string[];
 }
 
 export type ServerEvent =

@@ -45,6 +45,8 @@ export interface SettingsStore {
 export interface ConfigReport {
 	revision: number;
 	settings: Values;
+	/** The keys whose value is stored on the device (set at run time), rather than built in. */
+	stored?: string[];
 	refused: Record<string, string>;
 	restart: string[];
 }
@@ -146,7 +148,7 @@ export class Settings {
 
 	/** The report for `<id>/config`. */
 	report(refused: Record<string, string> = {}): ConfigReport {
-		return { revision: this.#revision, settings: masked(this.values), refused, restart: this.pending };
+		return { revision: this.#revision, settings: masked(this.values), stored: Object.keys(this.#stored), refused, restart: this.pending };
 	}
 
 	/** Takes a `config/set` payload: checks it whole, stores and applies it, and says the outcome. */
@@ -200,6 +202,8 @@ export function describeRefused(refused: Record<string, string>): string {
 
 export interface ConsoleOptions {
 	settings: Settings;
+	/** Lines `show` ends with: what the device runs as now (its id, its link). */
+	about?: () => string[];
 	/** Restarts the device (the host's way); the stored settings then take effect. */
 	restart?: () => void;
 }
@@ -232,6 +236,8 @@ export function consoleCommand(options: ConsoleOptions, line: string): string[] 
 		const values = masked(settings.values);
 		const lines = SETTINGS.map((spec) => `${spec.key}=${values[spec.key] ?? ""} (${settings.source(spec.key)})`);
 		lines.push(`revision ${settings.revision}${settings.pending.length ? `; at the next reboot: ${settings.pending.join(", ")}` : ""}`);
+		if (options.about)
+			lines.push(...options.about());
 		return lines;
 	}
 	if (command === "set" || command === "unset") {

@@ -32,12 +32,12 @@ beforeEach(() => {
 
 describe("the server", () => {
 	test("subscribes to every device's telemetry and status on connect, and again on reconnect", () => {
-		expect(mqtt.subscriptions).toEqual([{ topic: "+/telemetry", qos: 1 }, { topic: "+/status", qos: 1 }, { topic: "nightlight/server/status", qos: 1 }, { topic: "+/state", qos: 1 }, { topic: "nightlight/overrides/+/+", qos: 1 }]);
+		expect(mqtt.subscriptions).toEqual([{ topic: "+/telemetry", qos: 1 }, { topic: "+/status", qos: 1 }, { topic: "nightlight/server/status", qos: 1 }, { topic: "+/state", qos: 1 }, { topic: "nightlight/overrides/+/+", qos: 1 }, { topic: "+/config", qos: 1 }]);
 		mqtt.drop();
 		clock.advance(1_000);
 		expect(mqtt.reconnects).toBe(1);
 		mqtt.connect();
-		expect(mqtt.subscriptions).toHaveLength(10);
+		expect(mqtt.subscriptions).toHaveLength(12);
 	});
 
 	test("announces itself: online retained on connect, offline on a clean stop", () => {
@@ -210,7 +210,7 @@ describe("the server", () => {
 		server = new Server({ mqtt, clock, log, rule: { threshold: 300, hysteresis: 0 }, share: "night" });
 		server.start();
 		mqtt.connect();
-		expect(mqtt.subscriptions.map((item) => item.topic)).toEqual(["$share/night/+/telemetry", "+/status", "nightlight/server/status", "+/state", "nightlight/overrides/+/+", "+/commands", "nightlight/servers/night/+", `$share/probe-${server.instance}/nightlight/probe/${server.instance}`]);
+		expect(mqtt.subscriptions.map((item) => item.topic)).toEqual(["$share/night/+/telemetry", "+/status", "nightlight/server/status", "+/state", "nightlight/overrides/+/+", "+/config", "+/commands", "nightlight/servers/night/+", `$share/probe-${server.instance}/nightlight/probe/${server.instance}`]);
 		// Another server of the group decided "on" for this device (seq 4).
 		mqtt.deliver("a/commands", `{"led_on":true,"seq":4,"ts":${clock.now()}}`);
 		mqtt.deliver("a/telemetry", `{"light":100}`);

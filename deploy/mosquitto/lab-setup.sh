@@ -33,7 +33,7 @@ done
 for tool in openssl mosquitto_passwd; do
 	command -v "$tool" >/dev/null 2>&1 || { echo "lab-setup: $tool is not installed (apt-get install openssl mosquitto)" >&2; exit 1; }
 done
-reserved=" nightlight-server nightlight-dashboard nightlight-operator "
+reserved=" nightlight-server nightlight-dashboard nightlight-operator homeassistant "
 for id in "${devices[@]}"; do
 	[[ "$id" =~ ^[A-Za-z0-9_.-]{1,64}$ ]] || { echo "lab-setup: device id \"$id\" must be 1..64 letters, digits, _ . or -" >&2; exit 2; }
 	[[ "$reserved" != *" $id "* ]] || { echo "lab-setup: \"$id\" is reserved for a service credential; choose another device id" >&2; exit 2; }
@@ -76,7 +76,7 @@ chmod 644 "$lab/ca.crt" "$lab/ca.der" "$lab/server.crt"
 touch "$lab/passwd" "$lab/credentials.txt"
 chmod 600 "$lab/passwd" "$lab/credentials.txt"
 made=()
-for user in nightlight-server nightlight-dashboard nightlight-operator "${devices[@]}"; do
+for user in nightlight-server nightlight-dashboard nightlight-operator homeassistant "${devices[@]}"; do
 	if grep -q "^$user:" "$lab/passwd"; then
 		continue
 	fi

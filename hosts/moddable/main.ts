@@ -13,8 +13,9 @@ import { ModdableClock } from "nightlight/moddable/clock";
 import { traceLog } from "nightlight/moddable/log";
 import { ModdableMqtt } from "nightlight/moddable/mqtt";
 import "nightlight/moddable/network";
-import { type AppSettings, type RawConfig, describeSettings, parseAppSettings } from "nightlight/moddable/settings";
+import { type AppSettings, type RawConfig, describeSettings, parseAppSettings, text } from "nightlight/moddable/settings";
 import { restartBoard, storedSettings } from "nightlight/moddable/stored";
+import { SetupSignal } from "nightlight/moddable/setup-signal";
 
 const TAG = "main";
 /** The id of a board whose network chip gives no MAC address (it failed to start). */
@@ -25,10 +26,12 @@ function start(): Device | undefined {
 	let settings: AppSettings;
 	let stored: Settings;
 	let device: Device | undefined;
+	let wifiSsid: string | undefined;
 	try {
 		let effective: RawConfig;
 		({ settings: stored, config: effective } = storedSettings(config, log, (values) => device?.configure(liveSettings(values))));
 		settings = parseAppSettings(effective);
+		wifiSsid = text(effective, "ssid");
 		host.configure(effective, log);
 	}
 	catch (error) {
@@ -56,6 +59,10 @@ function start(): Device | undefined {
 		return undefined;
 	}
 	host.keepNetwork?.(log);
+	// A board that needs a network it has not been given: it says so on its LED and its console.
+	const needsSetup = host.keepNetwork !== undefined && !wifiSsid;
+	if (needsSetup)
+		log("warn", TAG, "needs setup: no Wi-Fi network; the LED blinks twice every 3 s until it is given one on the console (UART0) and restarted");
 	const mqtt = new ModdableMqtt({
 		broker: settings.broker,
 		clientId: `nightlight-${id}`,
@@ -77,12 +84,16 @@ function start(): Device | undefined {
 
 	const channel = new ConfigChannel(id, mqtt, stored, log);
 	channel.start();
-	host.openConsole?.({ settings: stored, restart: restartBoard }, log, () => channel.announce());
+	host.openConsole?.({
+		settings: stored,
+		restart: restartBoard,
+		about: () => [`running as ${id} on ${host.name}, broker ${settings.broker}, ${mqtt.connected ? "connected" : "not connected"}${needsSetup ? ", needs setup" : ""}`],
+	}, log, () => channel.announce());
 	try {
 		device = new Device({
 			id,
 			sensor: host.sensor(),
-			led: host.led(),
+			led: needsSetup ? new SetupSignal(host.led()) : host.led(),
 			clock: new ModdableClock(),
 			mqtt,
 			log,

@@ -131,6 +131,9 @@ function badValues(command: CommandName, option: HelpOption): string[][] {
 	case "api-token": return [[flag, "sh0rt"], [flag, ""], [flag, "0123456789 abcdef"]];
 	case "api-token-file": return [[flag, join(dir, "no-such-token")], [flag, shortToken], [flag, shortToken, "--api-token", "0123456789abcdef"]];
 	case "share": return [[flag, "a/b"]];
+	// Another database than ours, PostgreSQL that is not there, an SQLite file that cannot be made, an unparsable URL.
+	case "db": return [[flag, "mysql://127.0.0.1/nightlight"], [flag, `postgres://nightlight:secret@127.0.0.1:${closedPort}/nightlight`], [flag, join(aFile, "history.sqlite")], [flag, "postgres://a:b@[::1/x"]];
+	case "ha-prefix": return [[flag, "home/+/assistant"], [flag, "homeassistant/"]];
 	case "keepalive": return [[flag, "0"], [flag, "abc"], [flag, "70000"]];
 	case "listen": return [[flag, FOREIGN_ADDRESS], [flag, NO_SUCH_HOST]];
 	case "http-listen": return [[flag, FOREIGN_ADDRESS]];

@@ -11,7 +11,7 @@ import { afterAll, afterEach, describe, expect, test } from "@jest/globals";
 import mqtt from "mqtt";
 import { type TestBroker, mosquittoAvailable, startAedes, startMosquitto } from "../support/brokers.js";
 import { runCli, startCli, stopCli } from "../support/cli.js";
-import { until } from "../support/wait.js";
+import { sleep, until } from "../support/wait.js";
 
 const children: ChildProcessWithoutNullStreams[] = [];
 const dir = mkdtempSync(join(tmpdir(), "nightlight-config-"));
@@ -142,4 +142,35 @@ describe("settings on a running device", () => {
 			await seen.close();
 		}
 	}, 40_000);
+});
+
+describe("settings through the HTTP API of nightlight up", () => {
+	test("PUT /api/devices/<id>/config changes the device and the server's decision; PUT /api/config the fleet's", async () => {
+		const { child, output } = startCli(["up", "--mqtt-port", "0", "--ws-port", "0", "--http-port", "0", "--state-dir", join(dir, "up"), "--id", "cfg-up", "--light", "400"], children);
+		await until(() => /dashboard\s+http:\/\/127\.0\.0\.1:\d+\//.test(output.text), "the banner", 15_000);
+		const base = /dashboard\s+(http:\/\/127\.0\.0\.1:\d+\/)/.exec(output.text)![1]!;
+		const api = (path: string, init?: RequestInit) => fetch(new URL(path, base), init).then(async (response) => ({ status: response.status, body: await response.json() as Record<string, unknown> }));
+		for (let tries = 0; tries < 150 && (await api("api/devices/cfg-up/config")).status !== 200; tries++)
+			await sleep(100);
+		const put = (path: string, body: unknown) => api(path, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
+		// Light 400 is bright under the server's threshold 300: the LED is off.
+		expect(output.text).not.toContain("LED on");
+		const changed = await put("api/devices/cfg-up/config", { threshold: 500 });
+		expect(changed.status).toBe(200);
+		expect(changed.body.config).toMatchObject({ revision: 1, settings: { threshold: 500 }, stored: ["threshold"] });
+		await until(() => output.text.includes("LED on"), "the server decides with the device's new threshold: 400 is dark under 500");
+		const devices = await api("api/devices");
+		expect((devices.body.devices as Array<{ id: string; threshold: number }>).find((item) => item.id === "cfg-up")?.threshold).toBe(500);
+		const refused = await put("api/devices/cfg-up/config", { threshold: "high" });
+		expect(refused.status).toBe(400);
+		expect(refused.body.refused).toMatchObject({ threshold: expect.stringContaining("integer") });
+		const absent = await put("api/devices/nobody/config", { threshold: 250 });
+		expect(absent.status).toBe(504);
+		const fleet = await put("api/config", { threshold: 350 });
+		expect(fleet.status).toBe(200);
+		expect(fleet.body).toMatchObject({ changed: 1, failed: 0, devices: { "cfg-up": { ok: true, revision: 2 } } });
+		const shown = await api("api/devices/cfg-up/config");
+		expect(shown.body.config).toMatchObject({ revision: 2, settings: { threshold: 350 } });
+		expect(child.exitCode).toBe(null);
+	}, 60_000);
 });

@@ -2,6 +2,7 @@
  * The dashboard in a real browser: `nightlight up` (broker, server, one simulated device) and
  * Debian's chromium driven headless by playwright-core. Moving the device's slider below the
  * threshold lights its lamp within 2 s; moving it back darkens it. Screenshots go to test-results/.
+ * After a restart a freshly opened page charts the hours before it from the server's history.
  * With an API token, the page given `#token=…` keeps it and its buttons work; without it a button
  * asks for the token, and a wrong one is said on the page.
  * Without /usr/bin/chromium the test is skipped with a hint, except under CI where it must run.
@@ -13,6 +14,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, test } from "@jest/globals";
 import mqtt from "mqtt";
 import { type Browser, type Page, chromium } from "playwright-core";
+import { openSqliteStore } from "../../server/history-sqlite.js";
 import { freePort } from "../support/brokers.js";
 import { until } from "../support/wait.js";
 
@@ -30,6 +32,23 @@ const LAUNCH = {
 	headless: true,
 	args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
 };
+
+/**
+ * What an earlier run of the server left in its history file: three hours of ID's readings, one
+ * every 30 s, as dusk falls (bright, then dark), with the commands that followed.
+ */
+async function seedHistory(stateDir: string): Promise<void> {
+	const store = await openSqliteStore(join(stateDir, "history.sqlite"));
+	const now = Date.now();
+	const readings = [];
+	for (let at = now - 3 * 3600_000; at < now - 60_000; at += 30_000) {
+		const progress = (at - (now - 3 * 3600_000)) / (3 * 3600_000);
+		readings.push({ device: ID, at, light: Math.round(Math.max(40, 850 - 900 * progress + 40 * Math.sin(at / 600_000))) });
+	}
+	const dark = readings.find((reading) => reading.light < 300)!;
+	await store.write(readings, [{ device: ID, at: dark.at, kind: "command", value: "on", detail: "changed" }]);
+	await store.close();
+}
 
 run("the dashboard in a browser", () => {
 	let child: ChildProcessWithoutNullStreams;
@@ -59,6 +78,7 @@ run("the dashboard in a browser", () => {
 	}
 
 	beforeAll(async () => {
+		await seedHistory(stateDir);
 		args = ["up", "--mqtt-port", String(await freePort()), "--ws-port", String(await freePort()), "--http-port", String(await freePort()), "--state-dir", stateDir, "--id", ID, "--light", "600"];
 		url = await startUp();
 		browser = await chromium.launch(LAUNCH);
@@ -138,6 +158,27 @@ run("the dashboard in a browser", () => {
 		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="false"]`, { timeout: 2_000 });
 	}, 30_000);
 
+	test("the settings panel shows what the device runs and changes it; the fleet panel changes every device", async () => {
+		// Light 700 under the server's threshold 300 is bright: a device threshold of 800 makes it dark.
+		await page.locator(`[data-testid="settings-${ID}"] summary`).click();
+		const threshold = page.locator(`[data-testid="settings-${ID}"] [data-testid="setting-threshold"]`);
+		await threshold.waitFor({ timeout: 5_000 });
+		expect(await threshold.inputValue()).toBe("300");
+		expect(await page.locator(`[data-testid="settings-${ID}"] [data-testid="setting-mqtt_password"]`).inputValue()).toBe("");
+		await threshold.fill("800");
+		await page.locator(`[data-testid="settings-${ID}"] [data-testid="settings-save"]`).click();
+		await page.waitForSelector(`[data-testid="settings-${ID}"] [data-testid="settings-result"]:has-text("saved: revision 1")`, { timeout: 8_000 });
+		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="true"]`, { timeout: 5_000 });
+		await page.screenshot({ path: "test-results/dashboard-settings.png", fullPage: true });
+		await page.locator(`[data-testid="settings-fleet"] summary`).click();
+		const fleet = page.locator(`[data-testid="settings-fleet"] [data-testid="setting-threshold"]`);
+		await fleet.fill("300");
+		await page.locator(`[data-testid="settings-fleet"] [data-testid="settings-save"]`).click();
+		await page.waitForSelector(`[data-testid="settings-fleet"] [data-testid="settings-result"]:has-text("1 devices changed")`, { timeout: 8_000 });
+		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="false"]`, { timeout: 5_000 });
+		await page.locator(`[data-testid="settings-fleet"] summary`).click();
+	}, 40_000);
+
 	test("after a restart the page reconnects by itself, and an override survives the restart", async () => {
 		await page.locator(`[data-testid="mode-device-${ID}-off"]`).click();
 		await page.waitForSelector(`[data-testid="mode-device-${ID}-off"].active`, { timeout: 2_000 });
@@ -153,6 +194,34 @@ run("the dashboard in a browser", () => {
 		await page.locator(`[data-testid="mode-device-${ID}-auto"]`).click();
 		await page.waitForSelector(`[data-testid="lamp-device-${ID}"][data-on="true"]`, { timeout: 2_000 });
 		await page.screenshot({ path: "test-results/dashboard-after-restart.png" });
+	}, 40_000);
+
+	test("a page opened after a restart charts the light from before it, from the server's history, and offers it as CSV", async () => {
+		const card = `[data-testid="card-device-${ID}"]`;
+		const restartedAt = Date.now();
+		await stopUp();
+		expect(await startUp()).toBe(url);
+		const fresh = await browser.newPage({ viewport: { width: 1000, height: 420 } });
+		try {
+			await fresh.goto(url);
+			// The three hours an earlier run recorded (a reading every 30 s), and this run's before the restart.
+			await fresh.waitForFunction(`Number(document.querySelector('${card}')?.dataset.history ?? 0) >= 300`, undefined, { timeout: 10_000 });
+			await fresh.screenshot({ path: "test-results/dashboard-history-after-restart.png" });
+			const href = await fresh.locator(`[data-testid="csv-device-${ID}"]`).getAttribute("href");
+			const csv = await (await fetch(new URL(href!, url))).text();
+			const rows = csv.trim().split("\r\n").slice(1).map((line) => line.split(","));
+			expect(rows.length).toBeGreaterThanOrEqual(2);
+			expect(rows.some(([time]) => Number(time) < restartedAt)).toBe(true);
+			expect(rows.map((row) => Number(row[3]))).toContain(100);
+			// Another window asks the server again: 15 minutes in buckets of a second show each step of the light.
+			const before = await fresh.locator(`[data-testid="csv-device-${ID}"]`).getAttribute("href");
+			await fresh.selectOption(`[data-testid="window"]`, "15 min");
+			await fresh.waitForFunction(`document.querySelector('[data-testid="csv-device-${ID}"]').getAttribute("href") !== ${JSON.stringify(before)}`, undefined, { timeout: 5_000 });
+			await fresh.waitForFunction(`Number(document.querySelector('${card}')?.dataset.history ?? 0) >= 4`, undefined, { timeout: 10_000 });
+		}
+		finally {
+			await fresh.close();
+		}
 	}, 40_000);
 });
 
