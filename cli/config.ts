@@ -11,7 +11,7 @@ import { type ConfigReport, configTopics } from "../src/config.js";
 import { isDeviceId } from "../src/contract.js";
 import { type Change, checkSetting, settingSpec } from "../src/settings.js";
 import { connectMqtt, explainMqttError, redactUrl } from "../runtime/node/mqtt.js";
-import { ConfigError } from "./options.js";
+import { ConfigError, type OneShot, type OptionSpec, type Values } from "./options.js";
 
 /** KEY=VALUE arguments, checked against the schema as the device will check them. */
 export function parseAssignments(args: string[]): Change {
@@ -138,4 +138,32 @@ export function describeReport(id: string, report: ConfigReport, changed: boolea
 	if (report.restart?.length)
 		lines.push(`at the device's next restart: ${report.restart.join(", ")} (type reboot on its console, or power it off and on)`);
 	return lines;
+}
+
+/** `nightlight config <id> [KEY=VALUE ...]`, with the broker options the device command has. */
+export function configCommand(connection: OptionSpec[]): OneShot<{ id: string; change: Change }> {
+	return {
+		usage: "nightlight config <id> [KEY=VALUE ...] [options]",
+		summary: "Shows a running device's settings, or changes them: threshold=250 sets one, threshold= unsets the\nstored value. The device checks the whole change, applies what it can at once, keeps it, and answers;\nsettings that need a restart say so. The settings are listed in README.md.",
+		options: [...connection, { name: "timeout-ms", kind: "integer", min: 100, default: 10_000, help: "how long to wait for the device's answer" }],
+		prepare(_values: Values, positionals: string[]) {
+			const [id, ...pairs] = positionals;
+			if (id === undefined)
+				throw new ConfigError("which device? nightlight config <id> [KEY=VALUE ...]");
+			return { id, change: parseAssignments(pairs) };
+		},
+		async run({ id, change }, values) {
+			const { report, changed } = await requestConfig({
+				url: values.broker as string,
+				username: values.username as string | undefined,
+				password: values.password as string | undefined,
+				caFile: values.ca as string | undefined,
+				id,
+				change,
+				timeoutMs: values["timeout-ms"] as number,
+			});
+			process.stdout.write(describeReport(id, report, changed).join("\n") + "\n");
+			return Object.keys(report.refused ?? {}).length ? 1 : 0;
+		},
+	};
 }

@@ -31,9 +31,9 @@ import { DEFAULT_RETENTION_DAYS } from "../server/history.js";
 import { type Integrations, dbProblem, openIntegrations } from "../server/integrations.js";
 import { BRIDGE_SUMMARY, BRIDGE_USAGE, BridgeError, bridgeOptions, runBridge } from "./bridge.js";
 import { BrokerError, listenProblem, startBroker } from "./broker.js";
-import { describeReport, parseAssignments, requestConfig } from "./config.js";
-import { runSetup } from "./setup.js";
-import { ConfigError, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
+import { configCommand } from "./config.js";
+import { setupCommand } from "./setup.js";
+import { ConfigError, type OneShot, type OptionSpec, type Values, describeConfig, helpText, parseOptions } from "./options.js";
 
 const LOG_OPTION: OptionSpec = { name: "log-level", kind: "string", choices: LOG_LEVELS, default: "info", help: "how much to log" };
 
@@ -158,9 +158,9 @@ async function main(argv: string[]): Promise<number> {
 		return name === undefined ? 2 : 0;
 	}
 	if (name === "config")
-		return runConfig(rest);
+		return runOneShot(name, configCommand(CONNECTION_OPTIONS), rest);
 	if (name === "setup")
-		return runSetupCommand(rest);
+		return runOneShot(name, setupCommand(CONNECTION_OPTIONS, LOG_OPTION), rest);
 	const command = COMMANDS[name];
 	if (!command) {
 		process.stderr.write(`nightlight: unknown command ${JSON.stringify(name)}; expected up, device, server, broker, bridge or config\n`);
@@ -226,108 +226,30 @@ async function main(argv: string[]): Promise<number> {
 	});
 }
 
-const CONFIG_OPTIONS: OptionSpec[] = [
-	...CONNECTION_OPTIONS,
-	{ name: "timeout-ms", kind: "integer", min: 100, default: 10_000, help: "how long to wait for the device's answer" },
-];
-
-/** `nightlight config <id> [KEY=VALUE ...]`: one request, one answer, then exit. */
-async function runConfig(argv: string[]): Promise<number> {
-	const usage = "nightlight config <id> [KEY=VALUE ...] [options]";
-	const summary = "Shows a running device's settings, or changes them: threshold=250 sets one, threshold= unsets the\nstored value. The device checks the whole change, applies what it can at once, keeps it, and answers;\nsettings that need a restart say so. The settings are listed in README.md.";
+/** A one-shot command: parse, answer --help, check, run; exit 2 on a bad setting, 1 on a failure. */
+async function runOneShot<T>(name: string, command: OneShot<T>, argv: string[]): Promise<number> {
 	const positionals: string[] = [];
 	let values: Values & { help?: boolean };
-	let change: ReturnType<typeof parseAssignments>;
-	let id: string;
+	let prepared: T;
 	try {
-		values = parseOptions(CONFIG_OPTIONS, argv, process.env, positionals);
+		values = parseOptions(command.options, argv, process.env, positionals);
 		if (values.help) {
-			process.stdout.write(helpText(usage, summary, CONFIG_OPTIONS));
+			process.stdout.write(helpText(command.usage, command.summary, command.options));
 			return 0;
 		}
 		checkValues(values);
-		const [first, ...pairs] = positionals;
-		if (first === undefined)
-			throw new ConfigError("which device? nightlight config <id> [KEY=VALUE ...]");
-		id = first;
-		change = parseAssignments(pairs);
+		prepared = command.prepare(values, positionals);
 	}
 	catch (error) {
-		return configFailure("config", error);
+		return configFailure(name, error);
 	}
 	try {
-		const { report, changed } = await requestConfig({
-			url: values.broker as string,
-			username: values.username as string | undefined,
-			password: values.password as string | undefined,
-			caFile: values.ca as string | undefined,
-			id,
-			change,
-			timeoutMs: values["timeout-ms"] as number,
-		});
-		process.stdout.write(describeReport(id, report, changed).join("\n") + "\n");
-		return Object.keys(report.refused ?? {}).length ? 1 : 0;
+		return await command.run(prepared, values);
 	}
 	catch (error) {
 		if (error instanceof ConfigError)
-			return configFailure("config", error);
-		process.stderr.write(`nightlight config: ${messageOf(error)}\n`);
-		return 1;
-	}
-}
-
-const SETUP_OPTIONS: OptionSpec[] = [
-	{ name: "serial", kind: "string", value: "PORT", help: "the board's serial port: /dev/ttyUSB0 for a USB-serial adapter on its UART0 (GP0 TX, GP1 RX)" },
-	{ name: "baud", kind: "integer", min: 1_200, max: 4_000_000, default: 115_200, help: "the console's speed" },
-	{ name: "broker", kind: "string", value: "URL", show: redactUrl, help: "where to wait for the board's online (default: the broker it is given)" },
-	...CONNECTION_OPTIONS.filter((option) => option.name === "username" || option.name === "password" || option.name === "ca"),
-	{ name: "timeout-ms", kind: "integer", min: 0, default: 90_000, help: "how long to wait for the board to come online after its restart (0: do not wait)" },
-	LOG_OPTION,
-];
-
-/** `nightlight setup --serial PORT KEY=VALUE ...`: one board, then exit. */
-async function runSetupCommand(argv: string[]): Promise<number> {
-	const usage = "nightlight setup --serial PORT wifi_ssid=NAME wifi_password=SECRET broker=mqtt://HOST [KEY=VALUE ...] [options]";
-	const summary = "Gives a freshly flashed board its settings over its serial console (set KEY VALUE for each),\nrestarts it, and waits until it says online on the broker. Any setting of README.md's table can\nbe given; KEY= unsets one.";
-	const positionals: string[] = [];
-	let values: Values & { help?: boolean };
-	let change: ReturnType<typeof parseAssignments>;
-	try {
-		values = parseOptions(SETUP_OPTIONS, argv, process.env, positionals);
-		if (values.help) {
-			process.stdout.write(helpText(usage, summary, SETUP_OPTIONS));
-			return 0;
-		}
-		checkValues(values);
-		if (typeof values.serial !== "string")
-			throw new ConfigError("--serial PORT is required: the board's serial port, e.g. --serial /dev/ttyUSB0");
-		change = parseAssignments(positionals);
-		if (Object.keys(change).length === 0)
-			throw new ConfigError("nothing to set: give at least KEY=VALUE, e.g. wifi_ssid=MyNetwork wifi_password=secret broker=mqtt://192.168.1.10");
-	}
-	catch (error) {
-		return configFailure("setup", error);
-	}
-	const log = consoleLog(values["log-level"] as LogLevel);
-	try {
-		const { id, online } = await runSetup({
-			serial: values.serial as string,
-			baud: values.baud as number,
-			change,
-			watchBroker: values.broker as string | undefined,
-			username: values.username as string | undefined,
-			password: values.password as string | undefined,
-			caFile: values.ca as string | undefined,
-			onlineTimeoutMs: values["timeout-ms"] as number,
-			log,
-		});
-		process.stdout.write(online ? `${id} is online\n` : `${id} is restarting with its new settings\n`);
-		return 0;
-	}
-	catch (error) {
-		if (error instanceof ConfigError)
-			return configFailure("setup", error);
-		process.stderr.write(`nightlight setup: ${messageOf(error)}\n`);
+			return configFailure(name, error);
+		process.stderr.write(`nightlight ${name}: ${messageOf(error)}\n`);
 		return 1;
 	}
 }

@@ -149,3 +149,16 @@ export function describeConfig(specs: OptionSpec[], values: Values): string {
 	}
 	return parts.join(" ");
 }
+
+/**
+ * A command that does one thing and exits (`config`, `setup`): its options, and what it takes
+ * from its arguments (throwing a ConfigError on a bad one) before it runs.
+ */
+export interface OneShot<T> {
+	usage: string;
+	summary: string;
+	options: OptionSpec[];
+	prepare(values: Values, positionals: string[]): T;
+	/** Resolves with the exit code; rejects with a line to print (exit 1), or a ConfigError (exit 2). */
+	run(prepared: T, values: Values): Promise<number>;
+}

@@ -11,7 +11,10 @@ import type { Duplex } from "node:stream";
 import { connectMqtt, explainMqttError, redactUrl } from "../runtime/node/mqtt.js";
 import type { Log } from "../src/ports.js";
 import type { Change } from "../src/settings.js";
-import { ConfigError } from "./options.js";
+import { consoleLog } from "../runtime/node/log.js";
+import type { LogLevel } from "../src/ports.js";
+import { parseAssignments } from "./config.js";
+import { ConfigError, type OneShot, type OptionSpec, type Values } from "./options.js";
 
 export interface SetupOptions {
 	/** The board's serial port (a path), or any byte stream (tests). */
@@ -152,4 +155,44 @@ export async function runSetup(options: SetupOptions): Promise<{ id: string; onl
 		if (typeof options.serial === "string")
 			line.destroy();
 	}
+}
+
+/** `nightlight setup --serial PORT KEY=VALUE ...`: one board, then exit. */
+export function setupCommand(connection: OptionSpec[], logOption: OptionSpec): OneShot<Change> {
+	const keep = new Set(["username", "password", "ca"]);
+	return {
+		usage: "nightlight setup --serial PORT wifi_ssid=NAME wifi_password=SECRET broker=mqtt://HOST [KEY=VALUE ...] [options]",
+		summary: "Gives a freshly flashed board its settings over its serial console (set KEY VALUE for each),\nrestarts it, and waits until it says online on the broker. Any setting of README.md's table can\nbe given; KEY= unsets one.",
+		options: [
+			{ name: "serial", kind: "string", value: "PORT", help: "the board's serial port: /dev/ttyUSB0 for a USB-serial adapter on its UART0 (GP0 TX, GP1 RX)" },
+			{ name: "baud", kind: "integer", min: 1_200, max: 4_000_000, default: 115_200, help: "the console's speed" },
+			{ name: "broker", kind: "string", value: "URL", show: redactUrl, help: "where to wait for the board's online (default: the broker it is given)" },
+			...connection.filter((option) => keep.has(option.name)),
+			{ name: "timeout-ms", kind: "integer", min: 0, default: 90_000, help: "how long to wait for the board to come online after its restart (0: do not wait)" },
+			logOption,
+		],
+		prepare(values: Values, positionals: string[]) {
+			if (typeof values.serial !== "string")
+				throw new ConfigError("--serial PORT is required: the board's serial port, e.g. --serial /dev/ttyUSB0");
+			const change = parseAssignments(positionals);
+			if (Object.keys(change).length === 0)
+				throw new ConfigError("nothing to set: give at least KEY=VALUE, e.g. wifi_ssid=MyNetwork wifi_password=secret broker=mqtt://192.168.1.10");
+			return change;
+		},
+		async run(change, values) {
+			const { id, online } = await runSetup({
+				serial: values.serial as string,
+				baud: values.baud as number,
+				change,
+				watchBroker: values.broker as string | undefined,
+				username: values.username as string | undefined,
+				password: values.password as string | undefined,
+				caFile: values.ca as string | undefined,
+				onlineTimeoutMs: values["timeout-ms"] as number,
+				log: consoleLog(values["log-level"] as LogLevel),
+			});
+			process.stdout.write(online ? `${id} is online\n` : `${id} is restarting with its new settings\n`);
+			return 0;
+		},
+	};
 }
