@@ -291,10 +291,15 @@ export class ConfigChannel {
 	#settings: Settings;
 	#log: Log;
 	#topics: { set: string; config: string };
+	/** The revision last said on `<id>/config`. */
+	#said = -1;
 	#onConnect = () => this.#connected();
 	#onMessage = (topic: string, payload: Payload) => {
-		if (topic === this.#topics.set)
-			this.#publish(this.#settings.receive(payload));
+		if (topic !== this.#topics.set)
+			return;
+		const report = this.#settings.receive(payload);
+		this.#said = report.revision;
+		this.#publish(report);
 	};
 
 	constructor(id: string, mqtt: MqttClient, settings: Settings, log: Log) {
@@ -316,10 +321,12 @@ export class ConfigChannel {
 		this.#mqtt.off("message", this.#onMessage);
 	}
 
-	/** Says the current settings (after a change made on the console, say). */
-	announce(): void {
-		if (this.#mqtt.connected)
-			this.#publish(this.#settings.report());
+	/** Says the current settings; with `ifChanged` (after a console line), only when they changed since last said. */
+	announce(ifChanged = false): void {
+		if (!this.#mqtt.connected || (ifChanged && this.#settings.revision === this.#said))
+			return;
+		this.#said = this.#settings.revision;
+		this.#publish(this.#settings.report());
 	}
 
 	#connected(): void {

@@ -88,7 +88,7 @@ function start(): Device | undefined {
 		settings: stored,
 		restart: restartBoard,
 		about: () => [`running as ${id} on ${host.name}, broker ${settings.broker}, ${mqtt.connected ? "connected" : "not connected"}${needsSetup ? ", needs setup" : ""}`],
-	}, log, () => channel.announce());
+	}, log, () => channel.announce(true));
 	try {
 		device = new Device({
 			id,

@@ -158,7 +158,7 @@ export function startManagedDevice(options: NodeDeviceOptions, stateDir: string 
 					});
 				},
 			}, line);
-			channel.announce();
+			channel.announce(true);
 			return lines;
 		},
 		async stop() {

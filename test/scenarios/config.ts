@@ -35,7 +35,7 @@ function setup(config: Values = {}) {
 	channel.start();
 	mqtt.connect();
 	const report = () => JSON.parse(mqtt.last("room1/config")!.message) as { revision: number; settings: Values; refused: Record<string, string>; restart: string[] };
-	return { store, settings, mqtt, applied, lines, report };
+	return { store, settings, mqtt, channel, applied, lines, report };
 }
 
 /** A small seeded generator, so that XS and Node try the same payloads. */
@@ -81,6 +81,9 @@ export const configScenarios: Scenario[] = [
 			s.mqtt.deliver("room1/config/set", `{"threshold":null}`);
 			equal(s.settings.values.threshold, 300, "null unsets: back to the default");
 			equal(s.report().revision, 2, "revision");
+			const said = s.mqtt.sent("room1/config").length;
+			s.channel.announce(true);
+			equal(s.mqtt.sent("room1/config").length, said, "nothing new to say: nothing said");
 			s.mqtt.drop();
 			s.mqtt.connect();
 			equal(s.mqtt.subscriptions.length, 2, "subscribed again at every connect");
